@@ -1,0 +1,47 @@
+namespace PortableLb.Apply;
+
+public enum WriteOutcome { Unchanged, Written }
+
+/// <summary>
+/// Replaces a file so that a daemon reading it sees the old bytes or the new bytes, never a mix: the new text goes
+/// to a temp file in the same folder (rename is only atomic within a filesystem), is flushed to disk, then renamed
+/// over the target. Equal bytes are not written at all, so an unchanged config costs no write and no reload.
+/// </summary>
+public static class AtomicFileWriter
+{
+    public static async Task<WriteOutcome> WriteAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
+    {
+        var fullPath = Path.GetFullPath(path);
+        if (await HasContentAsync(fullPath, content, cancellationToken).ConfigureAwait(false)) return WriteOutcome.Unchanged;
+
+        var directory = Path.GetDirectoryName(fullPath)!;
+        Directory.CreateDirectory(directory);
+        var temp = Path.Combine(directory, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
+            {
+                await stream.WriteAsync(content, cancellationToken).ConfigureAwait(false);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, fullPath, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temp);
+            throw;
+        }
+        return WriteOutcome.Written;
+    }
+
+    public static Task<WriteOutcome> WriteAsync(string path, string text, CancellationToken cancellationToken = default) =>
+        WriteAsync(path, System.Text.Encoding.UTF8.GetBytes(text), cancellationToken);
+
+    private static async Task<bool> HasContentAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists || info.Length != content.Length) return false;
+        var existing = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+        return existing.AsSpan().SequenceEqual(content.Span);
+    }
+}

@@ -1,0 +1,13 @@
+namespace PortableLb.Cli;
+
+/// <summary>The render contract: scripts and CI depend on these numbers.</summary>
+public static class ExitCodes
+{
+    public const int Success = 0;
+
+    /// <summary>Some objects were rejected; the valid rest was rendered, validated and written.</summary>
+    public const int ObjectsRejected = 1;
+
+    /// <summary>Bad tuning, a usage error, or output that failed validation: nothing was written.</summary>
+    public const int Fatal = 2;
+}

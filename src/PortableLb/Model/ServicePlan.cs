@@ -1,0 +1,22 @@
+namespace PortableLb.Model;
+
+/// <summary>One Service's share of the desired state, held apart until the Service is known to be free of errors and conflicts.</summary>
+internal sealed class ServicePlan(ServiceName name, IReadOnlyList<ServiceAddress> addresses)
+{
+    public ServiceName Name { get; } = name;
+    public IReadOnlyList<ServiceAddress> Addresses { get; } = addresses;
+    public List<VirtualServer> VirtualServers { get; } = [];
+    public List<Announcement> Announcements { get; } = [];
+
+    public ServiceSummary Summary()
+    {
+        var announced = Announcements.Select(a => a.Prefix.ToString()).ToList();
+        return new ServiceSummary(
+            Name,
+            Addresses.Select(a => a.Network.ToString()).ToValueList(),
+            VirtualServers.Count,
+            VirtualServers.Sum(v => v.RealServers.Count),
+            announced.ToValueList(),
+            Addresses.Select(a => a.Network.ToString()).Except(announced).ToValueList());
+    }
+}

@@ -1,0 +1,74 @@
+using System.Reflection;
+using HandlebarsDotNet;
+
+namespace PortableLb.Rendering;
+
+/// <summary>
+/// The two compiled templates. Strict mode makes an unknown variable an error, so a typo in a user's template
+/// fails at render time instead of silently producing an empty setting in a daemon's config.
+/// </summary>
+public sealed class TemplateSet
+{
+    public const string IpvsTemplate = "ipvs.conf.hbs";
+    public const string ExabgpTemplate = "exabgp.conf.hbs";
+
+    private TemplateSet(string source, HandlebarsTemplate<object, object> ipvs, HandlebarsTemplate<object, object> exabgp)
+    {
+        Source = source;
+        Ipvs = ipvs;
+        Exabgp = exabgp;
+    }
+
+    /// <summary>Where the templates came from: "embedded" or a folder.</summary>
+    public string Source { get; }
+    public HandlebarsTemplate<object, object> Ipvs { get; }
+    public HandlebarsTemplate<object, object> Exabgp { get; }
+
+    public static TemplateSet Embedded() =>
+        Compile("embedded", ReadEmbedded(IpvsTemplate), ReadEmbedded(ExabgpTemplate));
+
+    /// <summary>Templates from a folder (a mounted ConfigMap); a template the folder lacks falls back to the embedded one.</summary>
+    public static TemplateSet FromDirectory(string directory)
+    {
+        if (!Directory.Exists(directory)) throw new TemplateException($"template folder {directory} does not exist");
+        string Read(string name)
+        {
+            var path = Path.Combine(directory, name);
+            return File.Exists(path) ? File.ReadAllText(path) : ReadEmbedded(name);
+        }
+        return Compile(directory, Read(IpvsTemplate), Read(ExabgpTemplate));
+    }
+
+    public static TemplateSet Compile(string source, string ipvs, string exabgp)
+    {
+        var handlebars = Handlebars.Create(new HandlebarsConfiguration
+        {
+            ThrowOnUnresolvedBindingExpression = true,
+            // Daemon configs are not HTML; every value is already typed and validated before it gets here.
+            NoEscape = true,
+        });
+        return new TemplateSet(source, CompileOne(handlebars, ipvs, $"{source}/{IpvsTemplate}"), CompileOne(handlebars, exabgp, $"{source}/{ExabgpTemplate}"));
+    }
+
+    private static HandlebarsTemplate<object, object> CompileOne(IHandlebars handlebars, string text, string name)
+    {
+        try
+        {
+            return handlebars.Compile(text);
+        }
+        catch (HandlebarsException e)
+        {
+            throw new TemplateException($"{name}: {e.Message}", e);
+        }
+    }
+
+    private static string ReadEmbedded(string name)
+    {
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream($"templates/{name}")
+            ?? throw new TemplateException($"the embedded template {name} is missing from the build");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+}
+
+public sealed class TemplateException(string message, Exception? inner = null) : Exception(message, inner);

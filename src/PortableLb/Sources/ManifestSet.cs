@@ -1,0 +1,31 @@
+using PortableLb.Kubernetes.Models;
+
+namespace PortableLb.Sources;
+
+/// <summary>A document that could not be read, named by file and 1-based document index.</summary>
+public sealed record ManifestError(string Source, int Document, string Message)
+{
+    public override string ToString() => $"{Source}: document {Document}: {Message}";
+}
+
+/// <summary>What a folder of manifests holds: the objects PortableLb reads, and the documents it could not.</summary>
+public sealed record ManifestSet(ClusterSnapshot Snapshot, IReadOnlyList<ManifestError> Errors, int Documents)
+{
+    public static ManifestSet From(IEnumerable<IKubernetesObject> objects, IReadOnlyList<ManifestError> errors, int documents)
+    {
+        // Like `kubectl apply` of the same object twice, the last document wins.
+        var latest = new Dictionary<Kubernetes.ObjectKey, IKubernetesObject>();
+        var order = new List<Kubernetes.ObjectKey>();
+        foreach (var obj in objects)
+        {
+            var key = Kubernetes.ObjectKey.Of(obj);
+            if (!latest.ContainsKey(key)) order.Add(key);
+            latest[key] = obj;
+        }
+        var ordered = order.Select(k => latest[k]).ToList();
+        return new ManifestSet(
+            new ClusterSnapshot(ordered.OfType<Service>(), ordered.OfType<EndpointSlice>(), ordered.OfType<ConfigMap>()),
+            errors,
+            documents);
+    }
+}

@@ -1,0 +1,74 @@
+using System.Net;
+using PortableLb.Model;
+
+namespace PortableLb.Tuning;
+
+/// <summary>IPVS schedulers that keepalived's lb_algo accepts, named as ipvsadm names them.</summary>
+public enum Scheduler { Rr, Wrr, Lc, Wlc, Lblc, Lblcr, Dh, Sh, Sed, Nq, Mh }
+
+public enum Forwarding { Nat, Dr, Tun }
+
+public enum HealthCheckType { Tcp, Http, Https, None }
+
+public enum AnnounceMode { WhenServing, Always }
+
+public sealed record HealthCheckSettings(
+    HealthCheckType Type,
+    int ConnectTimeout,
+    int Retry,
+    int DelayBeforeRetry,
+    int Port,
+    string Path,
+    int StatusCode)
+{
+    public static HealthCheckSettings Default { get; } = new(HealthCheckType.Tcp, 5, 3, 2, 0, "/", 200);
+}
+
+public sealed record VirtualServerSettings(
+    Scheduler Scheduler,
+    Forwarding Forwarding,
+    int DelayLoop,
+    int PersistenceTimeout,
+    long UpperThreshold,
+    int Weight,
+    HealthCheckSettings HealthCheck)
+{
+    public static VirtualServerSettings Default { get; } = new(Scheduler.Lc, Forwarding.Nat, 5, 0, 0, 1, HealthCheckSettings.Default);
+}
+
+/// <summary>Where announcements point: the node (thesis default), the pod itself, or a fixed address.</summary>
+public abstract record NextHopChoice
+{
+    public sealed record Node : NextHopChoice;
+    public sealed record Pod : NextHopChoice;
+    public sealed record Literal(IPAddress Address) : NextHopChoice;
+}
+
+public sealed record BgpSettings(
+    long LocalAs,
+    long PeerAs,
+    ValueList<IPAddress> Peers,
+    int HoldTime,
+    IPAddress? RouterId,
+    IPAddress? LocalAddress,
+    NextHopChoice NextHop,
+    ValueList<string> Communities,
+    AnnounceMode Announce)
+{
+    public static BgpSettings Default { get; } = new(
+        65021, 65021, ValueList<IPAddress>.Empty, 90, null, null, new NextHopChoice.Node(), ValueList<string>.Empty, AnnounceMode.WhenServing);
+
+    public bool Enabled => Peers.Count > 0;
+}
+
+/// <summary>The parsed config.yaml: defaults for every virtual server, BGP, and per-Service overrides already merged.</summary>
+public sealed record TuningSettings(
+    VirtualServerSettings VirtualServer,
+    BgpSettings Bgp,
+    IReadOnlyDictionary<string, VirtualServerSettings> Services)
+{
+    public static TuningSettings Default { get; } = new(VirtualServerSettings.Default, BgpSettings.Default, new Dictionary<string, VirtualServerSettings>());
+
+    public VirtualServerSettings For(string namespacedName) =>
+        Services.TryGetValue(namespacedName, out var settings) ? settings : VirtualServer;
+}

@@ -1,0 +1,74 @@
+namespace PortableLb.Validation;
+
+/// <summary>The daemon's verdict on a candidate config. Output is the daemon's own words, kept for logs and Events.</summary>
+public sealed record ValidationResult(bool IsValid, string Output)
+{
+    public static ValidationResult Valid { get; } = new(true, "");
+}
+
+/// <summary>One daemon's config check, run on a candidate before it may replace the live file.</summary>
+public interface IConfigValidator
+{
+    string Daemon { get; }
+
+    /// <exception cref="MissingProgramException">The daemon is not installed, so nothing can be validated.</exception>
+    Task<ValidationResult> ValidateAsync(string config, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Writes the candidate to a private scratch file and asks the daemon's own checker about it: the same parser
+/// that will load the live file is the only judge we trust.
+/// </summary>
+public abstract class DaemonConfigValidator(IProcessRunner runner, string program, TimeSpan timeout) : IConfigValidator
+{
+    public abstract string Daemon { get; }
+
+    protected abstract IReadOnlyList<string> Arguments(string file);
+
+    protected virtual IReadOnlyDictionary<string, string>? Environment => null;
+
+    public async Task<ValidationResult> ValidateAsync(string config, CancellationToken cancellationToken)
+    {
+        var directory = Directory.CreateTempSubdirectory("portable-lb-validate-");
+        try
+        {
+            var file = Path.Combine(directory.FullName, $"{Daemon}.conf");
+            await File.WriteAllTextAsync(file, config, cancellationToken).ConfigureAwait(false);
+            var result = await runner.RunAsync(program, Arguments(file), Environment, timeout, cancellationToken).ConfigureAwait(false);
+            var output = string.Join("\n", new[] { result.StandardError.Trim(), result.StandardOutput.Trim() }.Where(s => s.Length > 0))
+                .Replace(file, $"<{Daemon}.conf>", StringComparison.Ordinal);
+            return new ValidationResult(result.ExitCode == 0, result.ExitCode == 0 ? output : $"{program} exited {result.ExitCode}: {output}");
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+}
+
+/// <summary>`keepalived -t`: exit 0 only when the config parses without a single warning.</summary>
+public sealed class KeepalivedValidator(IProcessRunner runner, string program = "keepalived", TimeSpan? timeout = null)
+    : DaemonConfigValidator(runner, program, timeout ?? TimeSpan.FromSeconds(30))
+{
+    public override string Daemon => "keepalived";
+
+    protected override IReadOnlyList<string> Arguments(string file) => ["-t", "-f", file];
+}
+
+/// <summary>
+/// `exabgp --test`, which encodes every route and so catches what --validate lets through (an IPv6 route with an
+/// IPv4 next-hop). The CLI pipe is off so the check neither looks for nor creates named pipes.
+/// </summary>
+public sealed class ExabgpValidator(IProcessRunner runner, string program = "exabgp", TimeSpan? timeout = null)
+    : DaemonConfigValidator(runner, program, timeout ?? TimeSpan.FromSeconds(60))
+{
+    public override string Daemon => "exabgp";
+
+    protected override IReadOnlyList<string> Arguments(string file) => ["--test", file];
+
+    protected override IReadOnlyDictionary<string, string> Environment { get; } = new Dictionary<string, string>
+    {
+        ["exabgp_api_cli"] = "false",
+        ["exabgp_log_destination"] = "stdout",
+    };
+}

@@ -18,5 +18,9 @@ public readonly record struct ObjectKey(string Kind, string Namespace, string Na
         return byNamespace != 0 ? byNamespace : string.CompareOrdinal(Name, other.Name);
     }
 
-    public override string ToString() => $"{Kind} {Namespace}/{Name}";
+    /// <summary>Names come from manifests and the API alike; control characters are escaped so a name cannot forge log or error lines.</summary>
+    public override string ToString() => $"{Escape(Kind)} {Escape(Namespace)}/{Escape(Name)}";
+
+    private static string Escape(string text) =>
+        text.Any(char.IsControl) ? string.Concat(text.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString())) : text;
 }

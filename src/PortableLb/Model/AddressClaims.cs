@@ -31,7 +31,7 @@ internal sealed class AddressClaims
                 if (!Overlaps(claimed, network)) continue;
                 var who = owner == plan.Name ? "another of its own addresses" : $"Service {owner}";
                 errors.Add(new ObjectError(new ObjectKey("Service", plan.Name.Namespace, plan.Name.Name), "spec.ports",
-                    $"{network} {protocol.ToString().ToUpperInvariant()}/{port} overlaps {claimed}, already served for {who}"));
+                    $"{network.Display()} {protocol.ToString().ToUpperInvariant()}/{port} overlaps {claimed.Display()}, already served for {who}"));
                 return false;
             }
             pending.Add((network, protocol, port));

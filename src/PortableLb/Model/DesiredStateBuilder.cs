@@ -19,7 +19,7 @@ public static partial class DesiredStateBuilder
     /// <summary>Kubernetes' default for sessionAffinityConfig.clientIP.timeoutSeconds (3 hours).</summary>
     public const int DefaultAffinityTimeout = 10_800;
 
-    [GeneratedRegex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+    [GeneratedRegex(@"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\z")]
     private static partial Regex Dns1123Label();
 
     public static bool IsServed(Service service) =>
@@ -139,7 +139,7 @@ public static partial class DesiredStateBuilder
             }
             else
             {
-                Problem(address.Field, $"{address.Network} needs an {IpText.FamilyName(family)} next-hop, but {DescribeNextHop(tuning.Bgp.NextHop, family)}");
+                Problem(address.Field, $"{address.Network.Display()} needs an {IpText.FamilyName(family)} next-hop, but {DescribeNextHop(tuning.Bgp.NextHop, family)}");
             }
         }
 

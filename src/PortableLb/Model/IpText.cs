@@ -10,10 +10,10 @@ namespace PortableLb.Model;
 /// </summary>
 public static partial class IpText
 {
-    [GeneratedRegex(@"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$")]
+    [GeneratedRegex(@"^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}\z")]
     private static partial Regex DottedQuad();
 
-    [GeneratedRegex(@"^[0-9A-Fa-f:.]+$")]
+    [GeneratedRegex(@"^[0-9A-Fa-f:.]+\z")]
     private static partial Regex Ipv6Characters();
 
     public static bool TryParseAddress(string? text, out IPAddress address)
@@ -77,6 +77,9 @@ public static partial class IpText
 
     public static bool IsSingleAddress(this IPNetwork network) =>
         network.PrefixLength == (network.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? 32 : 128);
+
+    /// <summary>"192.0.2.1" for a single address, "10.1.1.0/24" for a prefix: how users wrote them.</summary>
+    public static string Display(this IPNetwork network) => network.IsSingleAddress() ? network.BaseAddress.ToString() : network.ToString();
 
     public static string FamilyName(AddressFamily family) => family == AddressFamily.InterNetworkV6 ? "IPv6" : "IPv4";
 

@@ -54,7 +54,7 @@ public static class ServiceAddresses
             var address = network.BaseAddress;
             if (address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any) || IsMulticast(address))
             {
-                error(field, $"{network} cannot be a load-balancer address (unspecified or multicast)");
+                error(field, $"{network.Display()} cannot be a load-balancer address (unspecified or multicast)");
                 continue;
             }
             if (result.All(r => !r.Network.Equals(network))) result.Add(new ServiceAddress(network, field));

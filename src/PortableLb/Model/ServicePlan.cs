@@ -10,13 +10,13 @@ internal sealed class ServicePlan(ServiceName name, IReadOnlyList<ServiceAddress
 
     public ServiceSummary Summary()
     {
-        var announced = Announcements.Select(a => a.Prefix.ToString()).ToList();
+        var announced = Announcements.Select(a => a.Prefix.Display()).ToList();
         return new ServiceSummary(
             Name,
-            Addresses.Select(a => a.Network.ToString()).ToValueList(),
+            Addresses.Select(a => a.Network.Display()).ToValueList(),
             VirtualServers.Count,
             VirtualServers.Sum(v => v.RealServers.Count),
             announced.ToValueList(),
-            Addresses.Select(a => a.Network.ToString()).Except(announced).ToValueList());
+            Addresses.Where(a => !Announcements.Any(n => n.Prefix.Equals(a.Network))).Select(a => a.Network.Display()).ToValueList());
     }
 }

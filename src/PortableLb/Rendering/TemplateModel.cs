@@ -75,11 +75,11 @@ public static class TemplateModel
         ["address"] = withPort ? $"{rs.Address} {rs.Port}" : rs.Address.ToString(),
         ["weight"] = rs.Weight,
         ["upperThreshold"] = rs.UpperThreshold,
-        ["state"] = rs.State switch
+        ["note"] = rs.State switch
         {
-            RealServerState.Ready => "ready",
-            RealServerState.Draining => "draining",
-            _ => "terminating, serving as the last resort",
+            RealServerState.Ready => null,
+            RealServerState.Draining => "terminating: weight 0 while its connections drain",
+            _ => "terminating, but nothing in this virtual server is ready: keeps its weight (KEP-1669)",
         },
         ["check"] = CheckView(rs.Check),
     };

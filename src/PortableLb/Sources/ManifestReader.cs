@@ -140,7 +140,8 @@ public static partial class ManifestReader
         }
         catch (JsonException e)
         {
-            var name = (obj["metadata"] as JsonObject)?["name"]?.ToString() ?? "?";
+            var metadata = obj["metadata"] as JsonObject;
+            var name = $"{metadata?["namespace"]?.ToString() ?? "default"}/{metadata?["name"]?.ToString() ?? "?"}";
             var field = e.Path is { Length: > 1 } jsonPath ? jsonPath.TrimStart('$', '.') : "?";
             errors.Add(new ManifestError(source, index, $"{Where(path)}{kind} {IpText.Printable(name)}: {field}: has the wrong type"));
         }

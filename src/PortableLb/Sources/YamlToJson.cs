@@ -12,10 +12,10 @@ namespace PortableLb.Sources;
 /// </summary>
 internal static partial class YamlToJson
 {
-    [GeneratedRegex(@"^[-+]?[0-9]+$")]
+    [GeneratedRegex(@"^[-+]?[0-9]+\z")]
     private static partial Regex DecimalInteger();
 
-    [GeneratedRegex(@"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")]
+    [GeneratedRegex(@"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\z")]
     private static partial Regex Float();
 
     private const string StringTag = "tag:yaml.org,2002:str";

@@ -39,13 +39,13 @@ public static partial class TuningParser
     /// A URL path and query in which keepalived sees one plain token: no quotes, spaces, braces, or its comment
     /// (#, !) and substitution ($, @) characters; percent-escapes must be well formed.
     /// </summary>
-    [GeneratedRegex(@"^/(?:[A-Za-z0-9\-._~/:+,=&?*()]|%[0-9A-Fa-f]{2})*$")]
+    [GeneratedRegex(@"^/(?:[A-Za-z0-9\-._~/:+,=&?*()]|%[0-9A-Fa-f]{2})*\z")]
     private static partial Regex SafeHttpPath();
 
-    [GeneratedRegex(@"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+    [GeneratedRegex(@"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\z")]
     private static partial Regex ServiceKey();
 
-    [GeneratedRegex(@"^(?<high>[0-9]{1,5}):(?<low>[0-9]{1,5})$")]
+    [GeneratedRegex(@"^(?<high>[0-9]{1,5}):(?<low>[0-9]{1,5})\z")]
     private static partial Regex StandardCommunity();
 
     private static readonly string[] WellKnownCommunities = ["no-export", "no-advertise", "no-export-subconfed"];

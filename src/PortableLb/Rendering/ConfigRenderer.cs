@@ -20,7 +20,7 @@ public sealed class ConfigRenderer(TemplateSet templates)
         {
             return template(model);
         }
-        catch (HandlebarsException e)
+        catch (Exception e) when (e is HandlebarsException or HandlebarsDotNet.Compiler.HandlebarsUndefinedBindingException)
         {
             throw new TemplateException($"{Templates.Source}/{name}: {e.Message}", e);
         }

@@ -1,0 +1,154 @@
+using System.Net;
+using PortableLb.Model;
+using PortableLb.Tuning;
+
+namespace PortableLb.Tests.Tuning;
+
+public sealed class TuningParserTests
+{
+    private static TuningSettings Valid(string yaml)
+    {
+        var result = TuningParser.Parse(yaml, "config.yaml");
+        Assert.That(result.Errors, Is.Empty);
+        return result.Tuning!;
+    }
+
+    private static List<string> Errors(string yaml) => TuningParser.Parse(yaml, "config.yaml").Errors.Select(e => $"{e.Path}: {e.Message}").ToList();
+
+    [TestCase("")]
+    [TestCase("{}")]
+    [TestCase("# only a comment\n")]
+    [TestCase("virtualServer:\nbgp:\nservices:\n")]
+    public void An_empty_document_gives_the_defaults(string yaml) =>
+        Assert.That(Valid(yaml), Is.EqualTo(TuningSettings.Default).Using<TuningSettings>((a, b) =>
+            a.VirtualServer == b.VirtualServer && a.Bgp == b.Bgp && a.Services.Count == b.Services.Count));
+
+    [Test]
+    public void Every_key_of_the_schema_is_read()
+    {
+        var tuning = Valid("""
+            virtualServer:
+              scheduler: wrr
+              forwarding: tun
+              delayLoop: 7
+              persistenceTimeout: 300
+              upperThreshold: 20000
+              weight: 3
+              healthCheck:
+                type: https
+                connectTimeout: 4
+                retry: 2
+                delayBeforeRetry: 1
+                port: 8443
+                path: /healthz?full=1
+                statusCode: 204
+            bgp:
+              localAs: 64512
+              peerAs: 64513
+              peers: ["10.0.0.109", "2001:db8::109"]
+              holdTime: 30
+              routerId: 172.16.20.2
+              localAddress: 172.16.20.3
+              nextHop: pod
+              communities: ["65021:100", NO-EXPORT]
+              announce: always
+            services:
+              default/web: {scheduler: rr, healthCheck: {type: http, path: /ready}}
+            """);
+
+        Assert.That(tuning.VirtualServer, Is.EqualTo(new VirtualServerSettings(Scheduler.Wrr, Forwarding.Tun, 7, 300, 20000, 3,
+            new HealthCheckSettings(HealthCheckType.Https, 4, 2, 1, 8443, "/healthz?full=1", 204))));
+        Assert.That(tuning.Bgp, Is.EqualTo(new BgpSettings(64512, 64513, ValueList.Of(IPAddress.Parse("10.0.0.109"), IPAddress.Parse("2001:db8::109")), 30,
+            IPAddress.Parse("172.16.20.2"), IPAddress.Parse("172.16.20.3"), new NextHopChoice.Pod(), ValueList.Of("65021:100", "no-export"), AnnounceMode.Always)));
+        Assert.That(tuning.For("default/web"), Is.EqualTo(tuning.VirtualServer with
+        {
+            Scheduler = Scheduler.Rr,
+            HealthCheck = tuning.VirtualServer.HealthCheck with { Type = HealthCheckType.Http, Path = "/ready" },
+        }), "an override changes only what it names; the rest comes from virtualServer");
+        Assert.That(tuning.For("default/other"), Is.EqualTo(tuning.VirtualServer));
+    }
+
+    [Test]
+    public void A_literal_next_hop_is_an_address()
+    {
+        Assert.That(Valid("bgp: {nextHop: 10.0.0.106}").Bgp.NextHop, Is.EqualTo(new NextHopChoice.Literal(IPAddress.Parse("10.0.0.106"))));
+    }
+
+    [Test]
+    public void Unknown_keys_are_rejected_by_their_path()
+    {
+        Assert.That(Errors("virtualServer: {healthCheck: {misc_path: /bin/sh}}\nbgpp: {}"), Is.EquivalentTo(new[]
+        {
+            "bgpp: unknown key; expected one of virtualServer, bgp, services",
+            "virtualServer.healthCheck.misc_path: unknown key; expected one of type, connectTimeout, retry, delayBeforeRetry, port, path, statusCode",
+        }));
+    }
+
+    [Test]
+    public void Every_error_is_reported_not_only_the_first()
+    {
+        var errors = Errors("virtualServer: {scheduler: fastest, weight: -1, delayLoop: 0}\nbgp: {localAs: 0, holdTime: 1}");
+        Assert.That(errors.Select(e => e.Split(':')[0]), Is.EquivalentTo(new[]
+        {
+            "virtualServer.scheduler", "virtualServer.weight", "virtualServer.delayLoop", "bgp.localAs", "bgp.holdTime",
+        }));
+    }
+
+    [Test]
+    public void Errors_in_a_Service_override_name_the_Service()
+    {
+        Assert.That(Errors("services:\n  shop/api: {healthCheck: {statusCode: 999}}"),
+            Is.EqualTo(new[] { "services[\"shop/api\"].healthCheck.statusCode: must be an integer from 100 to 599, got \"999\"" }));
+    }
+
+    [TestCase("/ok\"; MISC_CHECK {")]
+    [TestCase("/ok\n}")]
+    [TestCase("/ok }")]
+    [TestCase("/ok{")]
+    [TestCase("/a#b")]
+    [TestCase("/a!b")]
+    [TestCase("/a;b")]
+    [TestCase("/a$b")]
+    [TestCase("/a@b")]
+    [TestCase("/a'b")]
+    [TestCase("/a\tb")]
+    [TestCase("/%zz")]
+    [TestCase("relative")]
+    [TestCase("/ok\n")]
+    public void An_http_path_that_could_break_out_of_its_line_is_rejected(string path)
+    {
+        var yaml = $"virtualServer: {{healthCheck: {{path: \"{path.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("\n", "\\n").Replace("\t", "\\t")}\"}}}}";
+        Assert.That(Errors(yaml).Single(), Does.StartWith("virtualServer.healthCheck.path: "));
+    }
+
+    [TestCase("/")]
+    [TestCase("/healthz")]
+    [TestCase("/api/v1/ready?verbose=1&x=%20y")]
+    [TestCase("/a-b_c.d~e/f:g+h,i=j*(k)")]
+    public void An_ordinary_http_path_is_accepted(string path) =>
+        Assert.That(Valid($"virtualServer: {{healthCheck: {{path: \"{path}\"}}}}").VirtualServer.HealthCheck.Path, Is.EqualTo(path));
+
+    [TestCase("holdTime: 0", true)]
+    [TestCase("holdTime: 3", true)]
+    [TestCase("holdTime: 1", false)]
+    [TestCase("holdTime: 2", false)]
+    [TestCase("holdTime: 65536", false)]
+    public void Hold_time_follows_RFC_4271(string setting, bool valid) =>
+        Assert.That(TuningParser.Parse($"bgp: {{{setting}}}", "t").Succeeded, Is.EqualTo(valid));
+
+    [Test]
+    public void A_peer_listed_twice_is_an_error() =>
+        Assert.That(Errors("bgp: {peers: [10.0.0.1, 10.0.0.1]}"), Is.EqualTo(new[] { "bgp.peers[1]: 10.0.0.1 is listed twice" }));
+
+    [Test]
+    public void Broken_yaml_is_reported_with_its_line() =>
+        Assert.That(Errors("virtualServer:\n  scheduler: [rr\n"), Has.One.StartsWith("line "));
+
+    [Test]
+    public void Several_documents_are_rejected() =>
+        Assert.That(Errors("{}\n---\n{}\n"), Is.EqualTo(new[] { ": must be a single YAML document" }));
+
+    [Test]
+    public void A_scalar_where_a_mapping_belongs_is_an_error() =>
+        Assert.That(Errors("virtualServer: fast"), Is.EqualTo(new[] { "virtualServer: must be a mapping" }));
+}

@@ -206,7 +206,7 @@ public static partial class DesiredStateBuilder
     {
         var anyReady = candidates.Any(c => c.Ready);
         return candidates
-            .OrderBy(c => c.Address.AddressFamily).ThenBy(c => c.Address.GetAddressBytes(), ByteOrder.Instance).ThenBy(c => c.Port)
+            .OrderBy(c => c.Address, AddressOrder.Instance).ThenBy(c => c.Port)
             .Select(c =>
             {
                 var state = c.Ready ? RealServerState.Ready : anyReady ? RealServerState.Draining : RealServerState.TerminatingFallback;
@@ -259,9 +259,18 @@ public static partial class DesiredStateBuilder
         _ => "bgp.nextHop is unset",
     };
 
-    private sealed class ByteOrder : IComparer<byte[]>
+    /// <summary>IPv4 before IPv6, then numeric order, without allocating the byte arrays.</summary>
+    private sealed class AddressOrder : IComparer<IPAddress>
     {
-        public static ByteOrder Instance { get; } = new();
-        public int Compare(byte[]? x, byte[]? y) => x.AsSpan().SequenceCompareTo(y);
+        public static AddressOrder Instance { get; } = new();
+
+        public int Compare(IPAddress? x, IPAddress? y)
+        {
+            Span<byte> a = stackalloc byte[16];
+            Span<byte> b = stackalloc byte[16];
+            x!.TryWriteBytes(a, out var lengthA);
+            y!.TryWriteBytes(b, out var lengthB);
+            return lengthA != lengthB ? lengthA.CompareTo(lengthB) : a[..lengthA].SequenceCompareTo(b[..lengthB]);
+        }
     }
 }

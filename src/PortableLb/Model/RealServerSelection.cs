@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using PortableLb.Kubernetes;
 using PortableLb.Kubernetes.Models;
 using PortableLb.Sources;
@@ -27,7 +28,36 @@ public static class RealServerSelection
         {
             if (slice.AddressType != AddressType(family)) continue;
             if (MatchingPort(slice, servicePort, protocol, servicePortCount) is not { } port) continue;
-            var sliceKey = ObjectKey.Of(slice);
+            var parsed = ParsedEndpoints.Of(slice);
+            foreach (var error in parsed.Errors) errors.Add(error);
+            foreach (var (address, ready) in parsed.Serving)
+            {
+                if (!byAddress.TryGetValue((address, port), out var existing) || (ready && !existing.Ready))
+                {
+                    byAddress[(address, port)] = new EndpointCandidate(address, port, ready);
+                }
+            }
+        }
+        return byAddress.Values.ToList();
+    }
+
+    /// <summary>
+    /// A slice's endpoints, parsed once per slice object. Objects in a snapshot are immutable and the cache hands the
+    /// same instance to every snapshot until the slice changes, so a rebuild after one change re-parses one slice.
+    /// </summary>
+    private sealed class ParsedEndpoints
+    {
+        private static readonly ConditionalWeakTable<EndpointSlice, ParsedEndpoints> Cache = [];
+
+        public List<(IPAddress Address, bool Ready)> Serving { get; } = [];
+        public List<ObjectError> Errors { get; } = [];
+
+        public static ParsedEndpoints Of(EndpointSlice slice) => Cache.GetValue(slice, Parse);
+
+        private static ParsedEndpoints Parse(EndpointSlice slice)
+        {
+            var result = new ParsedEndpoints();
+            var family = slice.AddressType == "IPv6" ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork;
             for (var i = 0; i < (slice.Endpoints?.Count ?? 0); i++)
             {
                 var endpoint = slice.Endpoints![i];
@@ -36,18 +66,14 @@ public static class RealServerSelection
                 var text = endpoint.Addresses is { Count: > 0 } addresses ? addresses[0] : null;
                 if (!IpText.TryParseAddress(text, out var address) || address.AddressFamily != family)
                 {
-                    errors.Add(new ObjectError(sliceKey, $"endpoints[{i}].addresses[0]",
+                    result.Errors.Add(new ObjectError(ObjectKey.Of(slice), $"endpoints[{i}].addresses[0]",
                         $"\"{IpText.Printable(text ?? "")}\" is not an {AddressType(family)} address; the endpoint is skipped"));
                     continue;
                 }
-                var candidate = new EndpointCandidate(address, port, ready);
-                if (!byAddress.TryGetValue((address, port), out var existing) || (ready && !existing.Ready))
-                {
-                    byAddress[(address, port)] = candidate;
-                }
+                result.Serving.Add((address, ready));
             }
+            return result;
         }
-        return byAddress.Values.ToList();
     }
 
     /// <summary>

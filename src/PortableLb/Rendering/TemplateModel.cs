@@ -1,112 +1,120 @@
 using System.Globalization;
-
 using PortableLb.Model;
-using PortableLb.Tuning;
 
 namespace PortableLb.Rendering;
 
 /// <summary>
-/// Turns DesiredState into the variables the templates see (documented in templates/README.md). Every decision
-/// about what a daemon needs (keepalived's keywords, which lines to leave out) is made here, in code, so the
-/// templates only lay text out.
+/// What the templates see (documented in templates/README.md; Handlebars matches `virtualServers` to
+/// VirtualServers). Every decision about what a daemon needs, such as keepalived's keywords and which lines to leave
+/// out, is made here in code, so the templates only lay text out. Properties are computed on first use: a virtual
+/// server whose text comes from the memo cache never builds its real servers' views.
 /// </summary>
-public static class TemplateModel
+public sealed class IpvsView(DesiredState state)
 {
-    public static Dictionary<string, object?> ForIpvs(DesiredState state) => new()
+    public IReadOnlyList<VirtualServerView> VirtualServers { get; } = state.VirtualServers.Select(v => new VirtualServerView(v)).ToList();
+}
+
+public sealed class VirtualServerView(VirtualServer vs) : IMemoKey
+{
+    private IReadOnlyList<RealServerView>? _realServers;
+
+    public object MemoKey => vs;
+
+    public string Service => vs.Service.ToString();
+
+    public string Description => vs.Address switch
     {
-        ["virtualServers"] = state.VirtualServers.Select(VirtualServerView).ToList(),
+        VirtualAddress.Socket s => $"{s.Address} {Keyword(s.Protocol)}/{s.Port}",
+        VirtualAddress.Fwmark f => $"{f.Prefix} {Keyword(f.Protocol)}/{f.Port}",
+        _ => throw new InvalidOperationException("unknown virtual address"),
     };
 
-    public static Dictionary<string, object?> ForExabgp(DesiredState state)
+    public string Address => vs.Address switch
     {
-        var communities = state.Bgp?.Communities ?? ValueList<string>.Empty;
-        var routes = state.Announcements.Select(a => new Dictionary<string, object?>
-        {
-            ["prefix"] = a.Prefix.ToString(),
-            ["nextHop"] = a.NextHop.ToString(),
-            ["services"] = string.Join(" ", a.Services),
-            ["attributes"] = communities.Count == 0 ? "" : $" community [{string.Join(" ", communities)}]",
-        }).ToList();
-        var neighbors = (state.Bgp?.Neighbors ?? ValueList<BgpNeighbor>.Empty).Select(n => new Dictionary<string, object?>
-        {
-            ["peer"] = n.Peer.ToString(),
-            ["routerId"] = n.RouterId.ToString(),
-            ["localAddress"] = n.LocalAddress.ToString(),
-            ["localAs"] = n.LocalAs.ToString(CultureInfo.InvariantCulture),
-            ["peerAs"] = n.PeerAs.ToString(CultureInfo.InvariantCulture),
-            ["holdTime"] = n.HoldTime.ToString(CultureInfo.InvariantCulture),
-            ["routes"] = routes,
-        }).ToList();
-        return new Dictionary<string, object?>
-        {
-            ["enabled"] = state.Bgp is not null,
-            ["neighbors"] = neighbors,
-            ["routes"] = routes,
-        };
-    }
-
-    private static Dictionary<string, object?> VirtualServerView(VirtualServer vs)
-    {
-        var (address, protocol, description, realServerHasPort) = vs.Address switch
-        {
-            VirtualAddress.Socket s => ($"{s.Address} {s.Port}", Keyword(s.Protocol), $"{s.Address} {Keyword(s.Protocol)}/{s.Port}", true),
-            // keepalived warns (and `-t` fails) on `protocol` in a fwmark server, and on real-server ports under DR/TUN,
-            // where IPVS cannot rewrite the port anyway.
-            VirtualAddress.Fwmark f => ($"fwmark {f.Mark}", null, $"{f.Prefix} {Keyword(f.Protocol)}/{f.Port}", vs.Forwarding == Forwarding.Nat),
-            _ => throw new InvalidOperationException("unknown virtual address"),
-        };
-        return new Dictionary<string, object?>
-        {
-            ["service"] = vs.Service.ToString(),
-            ["description"] = description,
-            ["address"] = address,
-            ["delayLoop"] = vs.DelayLoop,
-            ["scheduler"] = vs.Scheduler.ToString().ToLowerInvariant(),
-            ["forwarding"] = vs.Forwarding.ToString().ToUpperInvariant(),
-            ["protocol"] = protocol,
-            // keepalived rejects persistence_timeout 0; leaving the line out is how it says "off".
-            ["persistenceTimeout"] = vs.PersistenceTimeout > 0 ? vs.PersistenceTimeout : null,
-            ["realServers"] = vs.RealServers.Select(rs => RealServerView(rs, realServerHasPort)).ToList(),
-        };
-    }
-
-    private static Dictionary<string, object?> RealServerView(RealServer rs, bool withPort) => new()
-    {
-        ["address"] = withPort ? $"{rs.Address} {rs.Port}" : rs.Address.ToString(),
-        ["weight"] = rs.Weight,
-        ["upperThreshold"] = rs.UpperThreshold,
-        ["note"] = rs.State switch
-        {
-            RealServerState.Ready => null,
-            RealServerState.Draining => "terminating: weight 0 while its connections drain",
-            _ => "terminating, but nothing in this virtual server is ready: keeps its weight (KEP-1669)",
-        },
-        ["check"] = CheckView(rs.Check),
+        VirtualAddress.Socket s => $"{s.Address} {s.Port}",
+        VirtualAddress.Fwmark f => $"fwmark {f.Mark}",
+        _ => throw new InvalidOperationException("unknown virtual address"),
     };
 
-    private static Dictionary<string, object?>? CheckView(HealthCheck check)
-    {
-        var keyword = check.Kind switch
-        {
-            CheckKind.Tcp => "TCP_CHECK",
-            CheckKind.Udp => "UDP_CHECK",
-            CheckKind.Http => "HTTP_GET",
-            CheckKind.Https => "SSL_GET",
-            _ => null,
-        };
-        if (keyword is null) return null;
-        return new Dictionary<string, object?>
-        {
-            ["kind"] = keyword,
-            ["url"] = check.Kind is CheckKind.Http or CheckKind.Https
-                ? new Dictionary<string, object?> { ["path"] = check.Path, ["statusCode"] = check.StatusCode }
-                : null,
-            ["connectTimeout"] = check.ConnectTimeout,
-            ["port"] = check.Port,
-            ["retry"] = check.Retry,
-            ["delayBeforeRetry"] = check.DelayBeforeRetry,
-        };
-    }
+    public int DelayLoop => vs.DelayLoop;
+    public string Scheduler => vs.Scheduler.ToString().ToLowerInvariant();
+    public string Forwarding => vs.Forwarding.ToString().ToUpperInvariant();
+
+    /// <summary>keepalived warns (and `-t` fails) on `protocol` in a fwmark server.</summary>
+    public string? Protocol => vs.Address is VirtualAddress.Socket s ? Keyword(s.Protocol) : null;
+
+    /// <summary>keepalived rejects persistence_timeout 0; leaving the line out is how it says "off".</summary>
+    public int? PersistenceTimeout => vs.PersistenceTimeout > 0 ? vs.PersistenceTimeout : null;
+
+    /// <summary>A fwmark server under DR/TUN takes no real-server port: IPVS cannot rewrite it, and keepalived warns.</summary>
+    public IReadOnlyList<RealServerView> RealServers => _realServers ??= vs.RealServers
+        .Select(rs => new RealServerView(rs, withPort: vs.Address is VirtualAddress.Socket || vs.Forwarding == Tuning.Forwarding.Nat))
+        .ToList();
 
     private static string Keyword(Protocol protocol) => protocol.ToString().ToUpperInvariant();
+}
+
+public sealed class RealServerView(RealServer rs, bool withPort)
+{
+    public string Address => withPort ? $"{rs.Address} {rs.Port}" : rs.Address.ToString();
+    public int Weight => rs.Weight;
+    public long UpperThreshold => rs.UpperThreshold;
+
+    public string? Note => rs.State switch
+    {
+        RealServerState.Ready => null,
+        RealServerState.Draining => "terminating: weight 0 while its connections drain",
+        _ => "terminating, but nothing in this virtual server is ready: keeps its weight (KEP-1669)",
+    };
+
+    public CheckView? Check => rs.Check.Kind == CheckKind.None ? null : new CheckView(rs.Check);
+}
+
+public sealed class CheckView(HealthCheck check)
+{
+    public string Kind => check.Kind switch
+    {
+        CheckKind.Tcp => "TCP_CHECK",
+        CheckKind.Udp => "UDP_CHECK",
+        CheckKind.Http => "HTTP_GET",
+        CheckKind.Https => "SSL_GET",
+        _ => throw new InvalidOperationException("no checker to render"),
+    };
+
+    public UrlView? Url => check.Kind is CheckKind.Http or CheckKind.Https ? new UrlView(check.Path, check.StatusCode) : null;
+    public int ConnectTimeout => check.ConnectTimeout;
+    public int Port => check.Port;
+    public int Retry => check.Retry;
+    public int DelayBeforeRetry => check.DelayBeforeRetry;
+}
+
+public sealed record UrlView(string Path, int StatusCode);
+
+public sealed class ExabgpView(DesiredState state)
+{
+    public bool Enabled => state.Bgp is not null;
+
+    public IReadOnlyList<RouteView> Routes { get; } = state.Announcements.Select(a => new RouteView(a, state.Bgp?.Communities ?? ValueList<string>.Empty)).ToList();
+
+    public IReadOnlyList<NeighborView> Neighbors => (state.Bgp?.Neighbors ?? ValueList<BgpNeighbor>.Empty).Select(n => new NeighborView(n, Routes)).ToList();
+}
+
+/// <summary>A peer; `routes` is repeated here so `{{#each routes}}` works inside `{{#each neighbors}}`.</summary>
+public sealed class NeighborView(BgpNeighbor neighbor, IReadOnlyList<RouteView> routes)
+{
+    public string Peer => neighbor.Peer.ToString();
+    public string RouterId => neighbor.RouterId.ToString();
+    public string LocalAddress => neighbor.LocalAddress.ToString();
+    public string LocalAs => neighbor.LocalAs.ToString(CultureInfo.InvariantCulture);
+    public string PeerAs => neighbor.PeerAs.ToString(CultureInfo.InvariantCulture);
+    public string HoldTime => neighbor.HoldTime.ToString(CultureInfo.InvariantCulture);
+    public IReadOnlyList<RouteView> Routes => routes;
+}
+
+public sealed class RouteView(Announcement announcement, ValueList<string> communities)
+{
+    public string Prefix => announcement.Prefix.ToString();
+    public string NextHop => announcement.NextHop.ToString();
+    public string Services => string.Join(" ", announcement.Services);
+    public string Attributes => communities.Count == 0 ? "" : $" community [{string.Join(" ", communities)}]";
 }

@@ -12,9 +12,10 @@ public sealed class TemplateSet
     public const string IpvsTemplate = "ipvs.conf.hbs";
     public const string ExabgpTemplate = "exabgp.conf.hbs";
 
-    private TemplateSet(string source, HandlebarsTemplate<object, object> ipvs, HandlebarsTemplate<object, object> exabgp)
+    private TemplateSet(string source, MemoCache memo, HandlebarsTemplate<object, object> ipvs, HandlebarsTemplate<object, object> exabgp)
     {
         Source = source;
+        Memo = memo;
         Ipvs = ipvs;
         Exabgp = exabgp;
     }
@@ -23,6 +24,9 @@ public sealed class TemplateSet
     public string Source { get; }
     public HandlebarsTemplate<object, object> Ipvs { get; }
     public HandlebarsTemplate<object, object> Exabgp { get; }
+
+    /// <summary>Backs the `{{#memo}}` block helper; the text it holds was produced by these templates.</summary>
+    public MemoCache Memo { get; }
 
     public static TemplateSet Embedded() =>
         Compile("embedded", ReadEmbedded(IpvsTemplate), ReadEmbedded(ExabgpTemplate));
@@ -46,8 +50,17 @@ public sealed class TemplateSet
             ThrowOnUnresolvedBindingExpression = true,
             // Daemon configs are not HTML; every value is already typed and validated before it gets here.
             NoEscape = true,
+            // NoEscape does not reach block helpers that render their block to a string ({{#memo}}); no encoder does.
+            TextEncoder = null,
         });
-        return new TemplateSet(source, CompileOne(handlebars, ipvs, $"{source}/{IpvsTemplate}"), CompileOne(handlebars, exabgp, $"{source}/{ExabgpTemplate}"));
+        var memo = new MemoCache();
+        // {{#memo}}…{{/memo}} renders its block once per distinct context (an IMemoKey) and reuses the text after.
+        handlebars.RegisterHelper("memo", (HandlebarsBlockHelper)((output, options, context, _) =>
+        {
+            var text = context.Value is IMemoKey keyed ? memo.GetOrRender(keyed.MemoKey, () => options.Template()) : options.Template();
+            output.Write(text, encode: false);
+        }));
+        return new TemplateSet(source, memo, CompileOne(handlebars, ipvs, $"{source}/{IpvsTemplate}"), CompileOne(handlebars, exabgp, $"{source}/{ExabgpTemplate}"));
     }
 
     private static HandlebarsTemplate<object, object> CompileOne(IHandlebars handlebars, string text, string name)

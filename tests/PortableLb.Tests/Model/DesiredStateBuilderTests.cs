@@ -111,6 +111,10 @@ public sealed class DesiredStateBuilderTests
     }
 
     [Test]
+    public void The_fwmark_is_derived_as_templates_README_documents() =>
+        Assert.That(FwmarkAllocator.Preferred("default/web|10.1.1.0/24|TCP|80"), Is.EqualTo(1_755_917_144u));
+
+    [Test]
     public void Colliding_fwmarks_are_resolved_deterministically_in_key_order()
     {
         var marks = FwmarkAllocator.Assign(["b", "a", "a"]);

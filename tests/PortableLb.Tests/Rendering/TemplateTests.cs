@@ -62,4 +62,47 @@ public sealed class TemplateTests
         Assert.That(text, Does.Contain("virtual_server 192.0.2.10 80 {").And.Contain("lb_kind NAT").And.Contain("protocol TCP").And.Contain("weight 1").And.Contain("uthreshold 0"));
         Assert.That(text, Does.Not.Contain("_CHECK").And.Not.Contain("_GET").And.Not.Contain("persistence_timeout"));
     }
+
+    private static DesiredState Servers(int count, int changed = -1) => new(
+        Enumerable.Range(0, count).Select(i => OneServer.VirtualServers[0] with
+        {
+            Address = new VirtualAddress.Socket(IPAddress.Parse($"192.0.2.{i + 1}"), 80, Protocol.Tcp),
+            DelayLoop = i == changed ? 9 : 5,
+        }).ToValueList(),
+        null, ValueList<Announcement>.Empty);
+
+    [Test]
+    public void An_unchanged_virtual_server_comes_from_the_memo_cache()
+    {
+        var renderer = new ConfigRenderer(TemplateSet.Embedded());
+        var first = renderer.Render(Servers(5)).IpvsConf;
+        var second = renderer.Render(Servers(5)).IpvsConf;
+        Assert.That(second, Is.EqualTo(first));
+        Assert.That((renderer.Templates.Memo.Hits, renderer.Templates.Memo.Misses), Is.EqualTo((5, 0)));
+    }
+
+    [Test]
+    public void A_changed_virtual_server_is_rendered_anew_and_the_text_is_as_if_uncached()
+    {
+        var warm = new ConfigRenderer(TemplateSet.Embedded());
+        warm.Render(Servers(5));
+        var changed = warm.Render(Servers(5, changed: 2)).IpvsConf;
+
+        Assert.That((warm.Templates.Memo.Hits, warm.Templates.Memo.Misses), Is.EqualTo((4, 1)));
+        Assert.That(changed, Is.EqualTo(new ConfigRenderer(TemplateSet.Embedded()).Render(Servers(5, changed: 2)).IpvsConf));
+        Assert.That(changed, Does.Contain("delay_loop 9"));
+    }
+
+    [Test]
+    public void Text_inside_a_memo_block_is_not_html_escaped()
+    {
+        var state = OneServer with
+        {
+            VirtualServers = ValueList.Of(OneServer.VirtualServers[0] with
+            {
+                RealServers = ValueList.Of(OneServer.VirtualServers[0].RealServers[0] with { Check = new HealthCheck(CheckKind.Http, 5, 3, 2, 8080, "/ready?a=1&b=2", 200) }),
+            }),
+        };
+        Assert.That(new ConfigRenderer(TemplateSet.Embedded()).Render(state).IpvsConf, Does.Contain("path /ready?a=1&b=2\n"));
+    }
 }

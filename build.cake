@@ -1,0 +1,190 @@
+// PortableLb's build: ./build.sh --target=<Build|Test|Bench|Publish|Demo>. Read it top to bottom.
+
+///////////////////////////////////////////////////////////////////////////////
+// ARGUMENTS
+///////////////////////////////////////////////////////////////////////////////
+
+var target = Argument("target", "Build");
+var configuration = Argument("configuration", "Release");
+// Bench: which benchmark classes to run (BenchmarkDotNet's --filter); "*" runs all of them.
+var benchFilter = Argument("bench-filter", "*");
+
+///////////////////////////////////////////////////////////////////////////////
+// GLOBAL VARIABLES
+///////////////////////////////////////////////////////////////////////////////
+
+var solution = File("./PortableLb.slnx");
+var artifacts = Directory("./artifacts");
+var testResults = artifacts + Directory("test-results");
+var inCi = string.Equals(EnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
+
+// Programs the tests drive for real, and the Debian packages that ship them.
+var testPrerequisites = new (string Program, string Package)[]
+{
+    ("keepalived", "keepalived"),
+    ("exabgp", "exabgp"),
+};
+
+///////////////////////////////////////////////////////////////////////////////
+// SETUP / TEARDOWN
+///////////////////////////////////////////////////////////////////////////////
+
+Setup(context =>
+{
+    Information($"PortableLb: target {target}, configuration {configuration}{(inCi ? ", CI" : "")}");
+});
+
+///////////////////////////////////////////////////////////////////////////////
+// PRIVATE TASKS
+///////////////////////////////////////////////////////////////////////////////
+
+Task("__Clean")
+    .Does(() =>
+{
+    CleanDirectory(artifacts);
+});
+
+Task("__Compile")
+    .Does(() =>
+{
+    // TreatWarningsAsErrors is set for every project in Directory.Build.props.
+    DotNetBuild(solution, new DotNetBuildSettings { Configuration = configuration });
+});
+
+Task("__VerifyFormat")
+    .Does(() =>
+{
+    var exitCode = StartProcess("dotnet", new ProcessSettings
+    {
+        Arguments = $"format {solution} --verify-no-changes --no-restore --verbosity quiet",
+    });
+    if (exitCode != 0) throw new CakeException("dotnet format found changes to make; run `dotnet format PortableLb.slnx` and commit them.");
+});
+
+Task("__InstallTestPrerequisites")
+    .Does(() =>
+{
+    var missing = testPrerequisites.Where(p => !OnPath(p.Program)).Select(p => p.Package).Distinct().ToList();
+    if (missing.Count == 0)
+    {
+        Information("Test prerequisites present: " + string.Join(", ", testPrerequisites.Select(p => p.Program)));
+        return;
+    }
+    var install = "apt-get install -y --no-install-recommends " + string.Join(" ", missing);
+    if (!IsRoot())
+    {
+        Warning($"Missing Debian packages: {string.Join(", ", missing)}. Install them with: sudo apt-get update && sudo {install}");
+        if (inCi) throw new CakeException("CI needs every test prerequisite installed.");
+        return;
+    }
+    Information($"Installing {string.Join(", ", missing)}");
+    Run("apt-get", "update -qq");
+    Run("apt-get", install, new Dictionary<string, string> { ["DEBIAN_FRONTEND"] = "noninteractive" });
+});
+
+Task("__RunTests")
+    .Does(() =>
+{
+    DotNetTest(solution, new DotNetTestSettings
+    {
+        Configuration = configuration,
+        NoBuild = true,
+        ResultsDirectory = testResults,
+        Loggers = new[] { "trx;LogFilePrefix=tests", "console;verbosity=normal" },
+    });
+})
+    .Finally(() =>
+{
+    SummarizeTestResults();
+});
+
+///////////////////////////////////////////////////////////////////////////////
+// PUBLIC TARGETS
+///////////////////////////////////////////////////////////////////////////////
+
+Task("Build")
+    .Description("Compile with warnings as errors and check formatting.")
+    .IsDependentOn("__Clean")
+    .IsDependentOn("__Compile")
+    .IsDependentOn("__VerifyFormat");
+
+Task("Test")
+    .Description("Install the daemons the tests use (when root), build, and run every test.")
+    .IsDependentOn("__InstallTestPrerequisites")
+    .IsDependentOn("Build")
+    .IsDependentOn("__RunTests");
+
+Task("Demo")
+    .Description("The README's main job: render and validate the bundled thesis example into ./out.")
+    .IsDependentOn("__InstallTestPrerequisites")
+    .Does(() =>
+{
+    var exitCode = StartProcess("dotnet", new ProcessSettings
+    {
+        Arguments = $"run --project src/PortableLb -c {configuration} -- render --out out",
+    });
+    if (exitCode != 0) throw new CakeException($"portable-lb render exited {exitCode}");
+});
+
+Task("Bench")
+    .Description("Run the benchmarks (Release) and print their tables; copy the numbers into docs/benchmarks.md.")
+    .IsDependentOn("__InstallTestPrerequisites")
+    .Does(() =>
+{
+    DotNetRun("./bench/PortableLb.Benchmarks/PortableLb.Benchmarks.csproj", new ProcessArgumentBuilder().Append("--filter").AppendQuoted(benchFilter),
+        new DotNetRunSettings { Configuration = "Release" });
+});
+
+Task("Publish")
+    .Description("Publish portable-lb into artifacts/publish.")
+    .IsDependentOn("__Clean")
+    .Does(() =>
+{
+    DotNetPublish("./src/PortableLb/PortableLb.csproj", new DotNetPublishSettings
+    {
+        Configuration = configuration,
+        OutputDirectory = artifacts + Directory("publish"),
+    });
+});
+
+Task("Default").IsDependentOn("Build");
+
+RunTarget(target);
+
+///////////////////////////////////////////////////////////////////////////////
+// HELPERS
+///////////////////////////////////////////////////////////////////////////////
+
+bool OnPath(string program) =>
+    (EnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Concat(new[] { "/usr/sbin", "/sbin" })
+        .Any(dir => System.IO.File.Exists(System.IO.Path.Combine(dir, program)));
+
+bool IsRoot()
+{
+    var output = new List<string>();
+    StartProcess("id", new ProcessSettings { Arguments = "-u", RedirectStandardOutput = true }, out var lines);
+    return lines.FirstOrDefault()?.Trim() == "0";
+}
+
+void Run(string program, string arguments, IDictionary<string, string> environment = null)
+{
+    var exitCode = StartProcess(program, new ProcessSettings { Arguments = arguments, EnvironmentVariables = environment });
+    if (exitCode != 0) throw new CakeException($"{program} {arguments} exited {exitCode}");
+}
+
+// Prints one plain "N passed, N failed, N skipped" line from the TRX files, the closing line CI reads.
+void SummarizeTestResults()
+{
+    int passed = 0, failed = 0, skipped = 0;
+    foreach (var trx in GetFiles($"{testResults}/*.trx"))
+    {
+        var counters = System.Xml.Linq.XDocument.Load(trx.FullPath).Descendants().FirstOrDefault(e => e.Name.LocalName == "Counters");
+        if (counters is null) continue;
+        int Count(string name) => int.TryParse(counters.Attribute(name)?.Value, out var n) ? n : 0;
+        passed += Count("passed");
+        failed += Count("failed") + Count("error") + Count("timeout") + Count("aborted");
+        skipped += Count("notExecuted") + Count("inconclusive");
+    }
+    // Plain console output: Cake's own logging would colour the numbers, and CI reads this line as text.
+    Console.WriteLine($"tests: {passed} passed, {failed} failed, {skipped} skipped");
+}

@@ -1,0 +1,249 @@
+using System.Collections.Immutable;
+using System.Net;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using PortableLb.Kubernetes.Models;
+
+namespace PortableLb.Kubernetes;
+
+public sealed record InformerOptions
+{
+    public string? Namespace { get; init; }
+    public ListOptions Selectors { get; init; } = new();
+    public int PageSize { get; init; } = 500;
+
+    /// <summary>The server ends each watch after this long (with jitter from us); then we watch again from where we were.</summary>
+    public int WatchTimeoutSeconds { get; init; } = 300;
+
+    /// <summary>
+    /// Nothing, not even a bookmark, for this long means the stream is stalled (a silently dead connection, a stuck
+    /// proxy): reconnect. Bookmarks arrive about once a minute, so the default leaves room for one to be missed.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(150);
+
+    public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromMilliseconds(200);
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// Keeps an in-memory copy of one resource type in sync with the API server: list (paged), then watch from the list's
+/// resourceVersion; bookmarks move the version on; 410 Gone and broken streams relist; errors back off. Readers take
+/// Items, an immutable snapshot; Changed only says "look again" (level-based: no event is ever replayed to them).
+/// </summary>
+public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T> type, InformerOptions options, ILogger logger, TimeProvider? time = null)
+    where T : class, IKubernetesObject
+{
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private ImmutableDictionary<(string Namespace, string Name), T> _items = ImmutableDictionary<(string, string), T>.Empty;
+    private string _resourceVersion = "";
+
+    /// <summary>Completes after the first full list: before that, an empty Items means "not known yet", never "nothing".</summary>
+    public Task Ready => _ready.Task;
+
+    /// <summary>A copy as of now; later changes do not show in it.</summary>
+    public IReadOnlyCollection<T> Items => _items.Values.ToList();
+
+    public string ResourceVersion => _resourceVersion;
+
+    public event Action? Changed;
+
+    /// <summary>How often each thing happened; tests and metrics read these.</summary>
+    public InformerCounters Counters { get; } = new();
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var backoff = new Backoff(options.InitialBackoff, options.MaxBackoff);
+        var mustList = true;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (mustList)
+                {
+                    await ListAsync(cancellationToken).ConfigureAwait(false);
+                    mustList = false;
+                    backoff.Reset();
+                }
+                mustList = await WatchAsync(backoff, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (KubernetesApiException e) when (e.IsGone)
+            {
+                Log.Expired(logger, type.Plural, _resourceVersion);
+                Counters.Relists++;
+                mustList = true;
+            }
+            catch (Exception e) when (e is KubernetesApiException or HttpRequestException or IOException or TimeoutException or JsonException)
+            {
+                var retryAfter = (e as KubernetesApiException)?.RetryAfter;
+                var wait = backoff.Next(retryAfter);
+                Counters.Errors++;
+                Log.Failed(logger, type.Plural, wait.TotalMilliseconds, e.Message);
+                // A list that failed halfway, or a stream whose position is unknown, is only trusted again after a list.
+                mustList |= e is JsonException;
+                await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task ListAsync(CancellationToken cancellationToken)
+    {
+        var fresh = ImmutableDictionary.CreateBuilder<(string, string), T>();
+        string? continueToken = null;
+        string resourceVersion;
+        do
+        {
+            var page = await client.ListAsync(type, options.Namespace, options.Selectors with { Limit = options.PageSize }, continueToken, cancellationToken).ConfigureAwait(false);
+            foreach (var item in page.Items ?? []) fresh[KeyOf(item)] = item;
+            continueToken = page.Metadata?.Continue is { Length: > 0 } next ? next : null;
+            resourceVersion = page.Metadata?.ResourceVersion ?? "";
+        }
+        while (continueToken is not null);
+
+        // Objects that vanished while we were not watching are dropped here: the synthetic deletes.
+        var before = _items;
+        var deleted = before.Keys.Count(k => !fresh.ContainsKey(k));
+        _items = fresh.ToImmutable();
+        _resourceVersion = resourceVersion;
+        Counters.Lists++;
+        Counters.SyntheticDeletes += deleted;
+        Log.Listed(logger, type.Plural, _items.Count, resourceVersion, deleted);
+        _ready.TrySetResult();
+        Changed?.Invoke();
+    }
+
+    /// <returns>True when the informer must list again before it can watch.</returns>
+    private async Task<bool> WatchAsync(Backoff backoff, CancellationToken cancellationToken)
+    {
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        idle.CancelAfter(options.IdleTimeout);
+        Counters.Watches++;
+        HttpResponseMessage response;
+        try
+        {
+            response = await client.WatchAsync(type, options.Namespace, options.Selectors, _resourceVersion, options.WatchTimeoutSeconds, idle.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            Counters.IdleReconnects++;
+            return false;
+        }
+        using (response)
+        {
+            var stream = await response.Content.ReadAsStreamAsync(idle.Token).ConfigureAwait(false);
+            using var reader = new StreamReader(stream);
+            while (true)
+            {
+                string? line;
+                try
+                {
+                    line = await reader.ReadLineAsync(idle.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    Log.Idle(logger, type.Plural, options.IdleTimeout.TotalSeconds);
+                    Counters.IdleReconnects++;
+                    return false;
+                }
+                if (line is null)
+                {
+                    // The server closed the watch (its timeout, or a restart): resume from where we are.
+                    Counters.StreamEnds++;
+                    return false;
+                }
+                if (line.Length == 0) continue;
+                idle.CancelAfter(options.IdleTimeout);
+
+                WatchEvent watchEvent;
+                try
+                {
+                    watchEvent = JsonSerializer.Deserialize(line, Models.KubernetesJsonContext.Default.WatchEvent)
+                        ?? throw new JsonException("null event");
+                }
+                catch (JsonException e)
+                {
+                    Log.BadLine(logger, type.Plural, e.Message);
+                    Counters.BadLines++;
+                    return true;
+                }
+                if (Apply(watchEvent)) return true;
+                backoff.Reset();
+            }
+        }
+    }
+
+    /// <returns>True when the event means the watch cannot go on (an expired resourceVersion).</returns>
+    private bool Apply(WatchEvent watchEvent)
+    {
+        switch (watchEvent.Type)
+        {
+            case "ADDED" or "MODIFIED":
+                var item = watchEvent.Object.Deserialize(type.Item) ?? throw new JsonException("event without object");
+                _items = _items.SetItem(KeyOf(item), item);
+                Advance(item.Metadata?.ResourceVersion);
+                Counters.Events++;
+                Changed?.Invoke();
+                return false;
+            case "DELETED":
+                var gone = watchEvent.Object.Deserialize(type.Item) ?? throw new JsonException("event without object");
+                _items = _items.Remove(KeyOf(gone));
+                Advance(gone.Metadata?.ResourceVersion);
+                Counters.Events++;
+                Changed?.Invoke();
+                return false;
+            case "BOOKMARK":
+                Advance(watchEvent.Object.TryGetProperty("metadata", out var metadata) && metadata.TryGetProperty("resourceVersion", out var rv) ? rv.GetString() : null);
+                Counters.Bookmarks++;
+                return false;
+            case "ERROR":
+                var status = watchEvent.Object.Deserialize(Models.KubernetesJsonContext.Default.Status);
+                if (status?.Code == (int)HttpStatusCode.Gone) throw new KubernetesApiException(HttpStatusCode.Gone, status, null, $"watch {type.Plural}");
+                throw new KubernetesApiException((HttpStatusCode)(status?.Code ?? 500), status, null, $"watch {type.Plural}");
+            default:
+                throw new JsonException($"unknown watch event type \"{watchEvent.Type}\"");
+        }
+    }
+
+    private void Advance(string? resourceVersion)
+    {
+        if (!string.IsNullOrEmpty(resourceVersion)) _resourceVersion = resourceVersion;
+    }
+
+    private static (string, string) KeyOf(T item) => (item.Metadata?.Namespace ?? "", item.Metadata?.Name ?? "");
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Listed {Resource}: {Count} objects at resourceVersion {ResourceVersion}, {Deleted} gone since the last list")]
+        public static partial void Listed(ILogger logger, string resource, int count, string resourceVersion, int deleted);
+
+        [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Watch of {Resource} expired at resourceVersion {ResourceVersion} (410 Gone); listing again")]
+        public static partial void Expired(ILogger logger, string resource, string resourceVersion);
+
+        [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "List/watch of {Resource} failed; retrying in {DelayMs:0} ms: {Error}")]
+        public static partial void Failed(ILogger logger, string resource, double delayMs, string error);
+
+        [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Watch of {Resource} sent nothing for {Seconds} s; reconnecting")]
+        public static partial void Idle(ILogger logger, string resource, double seconds);
+
+        [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Watch of {Resource} sent a malformed line ({Error}); listing again")]
+        public static partial void BadLine(ILogger logger, string resource, string error);
+    }
+}
+
+public sealed class InformerCounters
+{
+    public int Lists { get; internal set; }
+    public int Relists { get; internal set; }
+    public int Watches { get; internal set; }
+    public int Events { get; internal set; }
+    public int Bookmarks { get; internal set; }
+    public int StreamEnds { get; internal set; }
+    public int IdleReconnects { get; internal set; }
+    public int BadLines { get; internal set; }
+    public int Errors { get; internal set; }
+    public int SyntheticDeletes { get; internal set; }
+}

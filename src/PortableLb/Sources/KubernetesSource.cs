@@ -1,0 +1,50 @@
+using Microsoft.Extensions.Logging;
+using PortableLb.Kubernetes;
+using PortableLb.Kubernetes.Models;
+
+namespace PortableLb.Sources;
+
+/// <summary>What to watch: the namespace, which Services (all, or by label), and the tuning ConfigMap's name.</summary>
+public sealed record KubernetesSourceOptions(string Namespace, string? ServiceLabelSelector, string? TuningConfigMap)
+{
+    public InformerOptions Informer { get; init; } = new();
+}
+
+/// <summary>
+/// The cluster as PortableLb sees it: one informer each for Services, EndpointSlices and the tuning ConfigMap, all
+/// feeding one change signal. Ready only when every informer has listed once, so nothing is rendered from a
+/// half-known world.
+/// </summary>
+public sealed class KubernetesSource : IClusterSource
+{
+    private readonly Informer<Service> _services;
+    private readonly Informer<EndpointSlice> _slices;
+    private readonly Informer<ConfigMap>? _tuning;
+
+    public KubernetesSource(KubernetesClient client, KubernetesSourceOptions options, ILoggerFactory loggers, TimeProvider? time = null)
+    {
+        var informer = options.Informer with { Namespace = options.Namespace };
+        _services = new Informer<Service>(client, Resources.Services, informer with { Selectors = new ListOptions(options.ServiceLabelSelector) }, loggers.CreateLogger("PortableLb.Informer.Services"), time);
+        // Only slices that belong to some Service: the label the EndpointSlice controller always sets.
+        _slices = new Informer<EndpointSlice>(client, Resources.EndpointSlices, informer with { Selectors = new ListOptions(EndpointSlice.ServiceNameLabel) }, loggers.CreateLogger("PortableLb.Informer.EndpointSlices"), time);
+        if (options.TuningConfigMap is { } name)
+        {
+            _tuning = new Informer<ConfigMap>(client, Resources.ConfigMaps, informer with { Selectors = new ListOptions(FieldSelector: $"metadata.name={name}") }, loggers.CreateLogger("PortableLb.Informer.ConfigMaps"), time);
+            _tuning.Changed += Changes.Set;
+        }
+        _services.Changed += Changes.Set;
+        _slices.Changed += Changes.Set;
+        Ready = Task.WhenAll(new[] { _services.Ready, _slices.Ready, _tuning?.Ready ?? Task.CompletedTask });
+    }
+
+    public Task Ready { get; }
+    public ChangeSignal Changes { get; } = new();
+    public IReadOnlyList<ManifestError> InputErrors => [];
+
+    public IReadOnlyList<InformerCounters> Counters => new[] { _services.Counters, _slices.Counters, _tuning?.Counters }.OfType<InformerCounters>().ToList();
+
+    public ClusterSnapshot Snapshot() => new(_services.Items, _slices.Items, _tuning?.Items ?? []);
+
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        Task.WhenAll(new[] { _services.RunAsync(cancellationToken), _slices.RunAsync(cancellationToken), _tuning?.RunAsync(cancellationToken) ?? Task.CompletedTask });
+}

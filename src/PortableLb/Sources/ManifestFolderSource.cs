@@ -1,0 +1,141 @@
+using Microsoft.Extensions.Logging;
+using PortableLb.Kubernetes.Models;
+
+namespace PortableLb.Sources;
+
+/// <summary>
+/// The cluster read from manifest files: the embedded default for laptops, and for users who generate manifests by
+/// other means. A FileSystemWatcher notices edits at once; a slow poll catches what it misses (network filesystems,
+/// ConfigMap volumes that swap a symlink). A file with a broken document keeps its last good objects, so a
+/// half-saved edit never withdraws a Service.
+/// </summary>
+public sealed partial class ManifestFolderSource(IReadOnlyList<string> paths, ILogger<ManifestFolderSource> logger, TimeSpan? pollInterval = null) : IClusterSource
+{
+    private readonly TimeSpan _poll = pollInterval ?? TimeSpan.FromSeconds(10);
+    private readonly ChangeSignal _rescan = new();
+    private readonly Dictionary<string, FileState> _files = new(StringComparer.Ordinal);
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile ClusterSnapshot _snapshot = ClusterSnapshot.Empty;
+    private volatile IReadOnlyList<ManifestError> _errors = [];
+
+    public Task Ready => _ready.Task;
+    public ChangeSignal Changes { get; } = new();
+    public IReadOnlyList<ManifestError> InputErrors => _errors;
+    public ClusterSnapshot Snapshot() => _snapshot;
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        using var watchers = new WatcherSet(paths, _rescan.Set);
+        Rescan();
+        _ready.TrySetResult();
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (await _rescan.WaitAsync(_poll, cancellationToken).ConfigureAwait(false))
+                {
+                    // Editors save in several steps (truncate, write, rename); let them finish.
+                    await Task.Delay(TimeSpan.FromMilliseconds(30), cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            Rescan();
+        }
+    }
+
+    /// <summary>Re-reads files whose size or time changed, and signals when the set of objects changed.</summary>
+    internal void Rescan()
+    {
+        var errors = new List<ManifestError>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var changed = false;
+        foreach (var file in ManifestReader.ExpandPaths(paths, errors))
+        {
+            seen.Add(file);
+            var stamp = Stamp(file);
+            if (_files.TryGetValue(file, out var known) && known.Stamp == stamp)
+            {
+                errors.AddRange(known.Errors);
+                continue;
+            }
+            var read = ManifestReader.ReadPaths([file]);
+            var objects = Objects(read.Snapshot);
+            if (read.Errors.Count > 0 && known is not null)
+            {
+                // Keep what the file said last time it was whole.
+                objects = known.Objects;
+                Log.KeptLastGood(logger, file, read.Errors.Count);
+            }
+            _files[file] = new FileState(stamp, objects, read.Errors);
+            errors.AddRange(read.Errors);
+            changed |= known is null || !ReferenceEquals(known.Objects, objects);
+        }
+        foreach (var removed in _files.Keys.Where(f => !seen.Contains(f)).ToList())
+        {
+            _files.Remove(removed);
+            changed = true;
+        }
+        _errors = errors;
+        if (!changed && _snapshot != ClusterSnapshot.Empty) return;
+
+        var all = ManifestSet.From(_files.OrderBy(f => f.Key, StringComparer.Ordinal).SelectMany(f => f.Value.Objects), [], 0).Snapshot;
+        _snapshot = all;
+        Log.Read(logger, _files.Count, all.Services.Count, all.EndpointSlices.Count, errors.Count);
+        Changes.Set();
+    }
+
+    private static IReadOnlyList<IKubernetesObject> Objects(ClusterSnapshot snapshot) =>
+        [.. snapshot.Services, .. snapshot.EndpointSlices, .. snapshot.ConfigMaps];
+
+    private static (long, DateTime) Stamp(string file)
+    {
+        var info = new FileInfo(file);
+        return info.Exists ? (info.Length, info.LastWriteTimeUtc) : (-1, default);
+    }
+
+    private sealed record FileState((long Length, DateTime Written) Stamp, IReadOnlyList<IKubernetesObject> Objects, IReadOnlyList<ManifestError> Errors);
+
+    /// <summary>One FileSystemWatcher per watched folder (a file is watched through its folder).</summary>
+    private sealed class WatcherSet : IDisposable
+    {
+        private readonly List<FileSystemWatcher> _watchers = [];
+
+        public WatcherSet(IEnumerable<string> paths, Action changed)
+        {
+            foreach (var folder in paths.Select(p => Directory.Exists(p) ? p : Path.GetDirectoryName(Path.GetFullPath(p))!).Distinct())
+            {
+                if (!Directory.Exists(folder)) continue;
+                var watcher = new FileSystemWatcher(folder)
+                {
+                    NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.DirectoryName,
+                    IncludeSubdirectories = false,
+                };
+                watcher.Changed += (_, _) => changed();
+                watcher.Created += (_, _) => changed();
+                watcher.Deleted += (_, _) => changed();
+                watcher.Renamed += (_, _) => changed();
+                // An overflowed buffer loses events; a rescan of everything is the cure.
+                watcher.Error += (_, _) => changed();
+                watcher.EnableRaisingEvents = true;
+                _watchers.Add(watcher);
+            }
+        }
+
+        public void Dispose()
+        {
+            foreach (var watcher in _watchers) watcher.Dispose();
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1101, Level = LogLevel.Information, Message = "Read manifests: {Files} files, {Services} Services, {Slices} EndpointSlices, {Errors} errors")]
+        public static partial void Read(ILogger logger, int files, int services, int slices, int errors);
+
+        [LoggerMessage(EventId = 1102, Level = LogLevel.Warning, Message = "{File} has {Errors} broken documents; keeping its last good objects")]
+        public static partial void KeptLastGood(ILogger logger, string file, int errors);
+    }
+}

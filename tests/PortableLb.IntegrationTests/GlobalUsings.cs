@@ -1,1 +1,4 @@
 global using NUnit.Framework;
+
+// Network namespaces, daemons and signals: these tests run on Linux only.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]

@@ -131,8 +131,11 @@ Task("Bench")
     .IsDependentOn("__InstallTestPrerequisites")
     .Does(() =>
 {
-    DotNetRun("./bench/PortableLb.Benchmarks/PortableLb.Benchmarks.csproj", new ProcessArgumentBuilder().Append("--filter").AppendQuoted(benchFilter),
-        new DotNetRunSettings { Configuration = "Release" });
+    var project = "./bench/PortableLb.Benchmarks/PortableLb.Benchmarks.csproj";
+    var settings = new DotNetRunSettings { Configuration = "Release" };
+    DotNetRun(project, new ProcessArgumentBuilder().Append("--filter").AppendQuoted(benchFilter), settings);
+    DotNetRun(project, new ProcessArgumentBuilder().Append("peak-rss"), settings);
+    DotNetRun(project, new ProcessArgumentBuilder().Append("informer"), settings);
 });
 
 Task("Publish")

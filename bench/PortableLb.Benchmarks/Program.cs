@@ -2,11 +2,13 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Running;
 using PortableLb.Benchmarks;
 
-// `peak-rss` measures memory in child processes; anything else goes to BenchmarkDotNet (e.g. --filter '*').
+// `peak-rss` measures memory in child processes, `informer` the Kubernetes source against the fake API server;
+// anything else goes to BenchmarkDotNet (e.g. --filter '*').
 return args switch
 {
     ["peak-rss", ..] => PeakRss.Report([1_000, 10_000]),
     ["peak-rss-one", var size] => PeakRss.MeasureOne(int.Parse(size)),
+    ["informer", ..] => await InformerBench.RunAsync(events: 1_000),
     _ => RunBenchmarks(args),
 };
 

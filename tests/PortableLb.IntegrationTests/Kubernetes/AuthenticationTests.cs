@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text;
-using PortableLb.IntegrationTests.FakeApi;
+using PortableLb.Testing.FakeApi;
 using PortableLb.Kubernetes;
 using PortableLb.Kubernetes.Config;
 
@@ -69,7 +69,7 @@ public sealed class AuthenticationTests
     public async Task In_cluster_configuration_trusts_the_mounted_CA_and_picks_up_a_rotated_token(CancellationToken cancellationToken)
     {
         await using var server = await TlsServer("token-1");
-        server.Store.Apply(Resources.Services, Objects.Service("web"));
+        server.Store.Apply(Resources.Services, TestObjects.Service("web"));
         await File.WriteAllTextAsync(Path.Combine(_folder, "ca.crt"), _pki.AuthorityPem, cancellationToken);
         await File.WriteAllTextAsync(Path.Combine(_folder, "token"), "token-1\n", cancellationToken);
         await File.WriteAllTextAsync(Path.Combine(_folder, "namespace"), "default", cancellationToken);

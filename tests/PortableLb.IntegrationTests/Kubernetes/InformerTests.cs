@@ -1,6 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
-using PortableLb.IntegrationTests.FakeApi;
+using PortableLb.Testing.FakeApi;
 using PortableLb.Kubernetes;
 using PortableLb.Kubernetes.Config;
 using PortableLb.Kubernetes.Models;
@@ -61,8 +61,8 @@ public sealed class InformerTests
     [Test]
     public async Task The_first_list_makes_it_ready_with_every_page_and_only_its_namespace()
     {
-        foreach (var name in new[] { "a", "b", "c", "d", "e", "f", "g" }) _server.Store.Apply(Resources.Services, Objects.Service(name));
-        _server.Store.Apply(Resources.Services, Objects.Service("elsewhere", ns: "other"));
+        foreach (var name in new[] { "a", "b", "c", "d", "e", "f", "g" }) _server.Store.Apply(Resources.Services, TestObjects.Service(name));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("elsewhere", ns: "other"));
         var (informer, _) = Start();
 
         await informer.Ready.WaitAsync(TimeSpan.FromSeconds(10));
@@ -73,7 +73,7 @@ public sealed class InformerTests
     [Test]
     public async Task It_is_not_ready_and_holds_nothing_until_a_list_succeeds()
     {
-        _server.Store.Apply(Resources.Services, Objects.Service("a"));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("a"));
         _server.FailNext(3, HttpStatusCode.InternalServerError);
         var (informer, _) = Start();
 
@@ -89,10 +89,10 @@ public sealed class InformerTests
         var (informer, _) = Start();
         await informer.Ready.WaitAsync(TimeSpan.FromSeconds(10));
 
-        _server.Store.Apply(Resources.Services, Objects.Service("a"));
-        _server.Store.Apply(Resources.Services, Objects.Service("b"));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("a"));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("b"));
         await Converged(informer, "two added");
-        _server.Store.Apply(Resources.Services, Objects.Service("a", address: "192.0.2.99"));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("a", address: "192.0.2.99"));
         await Eventually.True(() => informer.Items.Any(s => s.Metadata!.Annotations!["portable-lb.io/addresses"] == "192.0.2.99"), "the modification");
         _server.Store.Delete(Resources.Services, "default", "b");
         await Converged(informer, "one deleted");
@@ -104,15 +104,15 @@ public sealed class InformerTests
     public async Task Gone_relists_with_synthetic_deletes(bool asErrorEvent)
     {
         _server.GoneAsErrorEvent = asErrorEvent;
-        _server.Store.Apply(Resources.Services, Objects.Service("keep"));
-        _server.Store.Apply(Resources.Services, Objects.Service("doomed"));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("keep"));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("doomed"));
         var (informer, _) = Start();
         await Converged(informer, "initial");
 
         // The watch breaks; while it is down the object goes and history is compacted past it.
         _server.StallWatches();
         _server.Store.Delete(Resources.Services, "default", "doomed");
-        _server.Store.Apply(Resources.Services, Objects.Service("new"));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("new"));
         _server.ExpireResourceVersions();
         _server.DropWatches();
 
@@ -128,7 +128,7 @@ public sealed class InformerTests
         var (informer, _) = Start();
         await informer.Ready.WaitAsync(TimeSpan.FromSeconds(10));
         _server.StallWatches();
-        _server.Store.Apply(Resources.Services, Objects.Service("during-the-drop"));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("during-the-drop"));
         _server.DropWatches();
 
         await Converged(informer, "after the drop");
@@ -142,7 +142,7 @@ public sealed class InformerTests
         await informer.Ready.WaitAsync(TimeSpan.FromSeconds(10));
         await Eventually.True(() => _server.ActiveWatches == 1, "the watch to open");
         _server.StallWatches();
-        _server.Store.Apply(Resources.Services, Objects.Service("sent-into-the-void"));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("sent-into-the-void"));
 
         await Eventually.True(() => informer.Counters.IdleReconnects >= 1, "an idle reconnect");
         await Converged(informer, "after the idle reconnect");
@@ -152,12 +152,12 @@ public sealed class InformerTests
     [Test]
     public async Task A_broken_line_is_logged_and_answered_with_a_relist()
     {
-        _server.Store.Apply(Resources.Services, Objects.Service("a"));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("a"));
         var (informer, _) = Start();
         await Converged(informer, "initial");
         await Eventually.True(() => _server.ActiveWatches == 1, "the watch to open");
         _server.WriteBrokenLine();
-        _server.Store.Apply(Resources.Services, Objects.Service("b"));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("b"));
 
         await Eventually.True(() => informer.Counters.BadLines == 1 && informer.Counters.Lists == 2, "a relist after the bad line");
         await Converged(informer, "after the relist");
@@ -170,7 +170,7 @@ public sealed class InformerTests
         await informer.Ready.WaitAsync(TimeSpan.FromSeconds(10));
         await Eventually.True(() => _server.ActiveWatches == 1, "the watch to open");
         // Changes elsewhere move the server's version past ours; only a bookmark tells us.
-        for (var i = 0; i < 5; i++) _server.Store.Apply(Resources.Services, Objects.Service($"x{i}", ns: "other"));
+        for (var i = 0; i < 5; i++) _server.Store.Apply(Resources.Services, TestObjects.Service($"x{i}", ns: "other"));
         _server.SendBookmarks();
         await Eventually.True(() => informer.ResourceVersion == _server.Store.ResourceVersion.ToString(), "the bookmark to arrive");
 
@@ -190,7 +190,7 @@ public sealed class InformerTests
 
         await Eventually.True(() => informer.Counters.Errors == 1, "the 429");
         var failedAt = _server.Requests.Last().At;
-        _server.Store.Apply(Resources.Services, Objects.Service("after-the-pause"));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("after-the-pause"));
         await Converged(informer, "after the pause");
         var nextAttempt = _server.Requests.First(r => r.At > failedAt).At;
         Assert.That(nextAttempt - failedAt, Is.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(950)), "Retry-After: 1");
@@ -199,8 +199,8 @@ public sealed class InformerTests
     [Test]
     public async Task Label_and_field_selectors_are_sent_and_honoured()
     {
-        _server.Store.Apply(Resources.Services, Objects.Service("picked", labels: new Dictionary<string, string> { ["lb"] = "yes" }));
-        _server.Store.Apply(Resources.Services, Objects.Service("ignored"));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("picked", labels: new Dictionary<string, string> { ["lb"] = "yes" }));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("ignored"));
         var (byLabel, _) = Start(Fast with { Selectors = new ListOptions("lb=yes") });
         var byField = new Informer<Service>(_client, Resources.Services, Fast with { Selectors = new ListOptions(FieldSelector: "metadata.name=ignored") }, NullLogger.Instance);
         _ = byField.RunAsync(_stop.Token);
@@ -210,7 +210,7 @@ public sealed class InformerTests
         Assert.That(Names(byField), Is.EqualTo(new[] { "ignored" }));
 
         // Relabelled out of the selection: a selective watch sees a delete.
-        _server.Store.Apply(Resources.Services, Objects.Service("picked", labels: new Dictionary<string, string> { ["lb"] = "no" }));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("picked", labels: new Dictionary<string, string> { ["lb"] = "no" }));
         await Eventually.True(() => byLabel.Items.Count == 0, "the relabelled Service to leave the selection");
     }
 
@@ -218,7 +218,7 @@ public sealed class InformerTests
     public async Task A_wrong_token_is_refused_and_never_reports_a_world()
     {
         _server.SetTokens("another-token");
-        _server.Store.Apply(Resources.Services, Objects.Service("a"));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("a"));
         var (informer, _) = Start();
 
         await Eventually.True(() => informer.Counters.Errors >= 2, "repeated 401s");

@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Logging.Abstractions;
-using PortableLb.IntegrationTests.FakeApi;
+using PortableLb.Testing.FakeApi;
 using PortableLb.Kubernetes;
 using PortableLb.Kubernetes.Config;
 using PortableLb.Kubernetes.Models;
@@ -41,9 +41,9 @@ public sealed class KubernetesSourceTests
     [Test]
     public async Task The_snapshot_holds_Services_their_slices_and_the_tuning_ConfigMap_once_all_are_listed()
     {
-        _server.Store.Apply(Resources.Services, Objects.Service("web"));
-        _server.Store.Apply(Resources.EndpointSlices, Objects.Slice("web-1", "web", 3));
-        _server.Store.Apply(Resources.EndpointSlices, Objects.Slice("unlabelled", "x", 1) with { Metadata = new ObjectMeta { Name = "unlabelled", Namespace = "default" } });
+        _server.Store.Apply(Resources.Services, TestObjects.Service("web"));
+        _server.Store.Apply(Resources.EndpointSlices, TestObjects.Slice("web-1", "web", 3));
+        _server.Store.Apply(Resources.EndpointSlices, TestObjects.Slice("unlabelled", "x", 1) with { Metadata = new ObjectMeta { Name = "unlabelled", Namespace = "default" } });
         _server.Store.Apply(Resources.ConfigMaps, new ConfigMap { Metadata = new ObjectMeta { Name = "portable-lb-config", Namespace = "default" }, Data = new Dictionary<string, string> { ["config.yaml"] = "{}" } });
         _server.Store.Apply(Resources.ConfigMaps, new ConfigMap { Metadata = new ObjectMeta { Name = "unrelated", Namespace = "default" } });
 
@@ -75,7 +75,7 @@ public sealed class KubernetesSourceTests
         await source.Ready.WaitAsync(TimeSpan.FromSeconds(10));
         await source.Changes.WaitAsync(TimeSpan.FromSeconds(1), CancellationToken.None);
 
-        for (var i = 1; i <= 500; i++) _server.Store.Apply(Resources.EndpointSlices, Objects.Slice("web-1", "web", i % 50 + 1));
+        for (var i = 1; i <= 500; i++) _server.Store.Apply(Resources.EndpointSlices, TestObjects.Slice("web-1", "web", i % 50 + 1));
         await Eventually.True(() => source.Snapshot().SlicesFor("default", "web").SingleOrDefault()?.Endpoints?.Count == 500 % 50 + 1
             && source.Snapshot().EndpointSlices.Single().Metadata!.ResourceVersion == _server.Store.ResourceVersion.ToString(), "the last of 500 changes");
 
@@ -86,8 +86,8 @@ public sealed class KubernetesSourceTests
     [Test]
     public async Task Ten_thousand_endpoints_in_a_hundred_slices_and_a_thousand_changes_are_all_reflected()
     {
-        _server.Store.Apply(Resources.Services, Objects.Service("big"));
-        for (var s = 0; s < 100; s++) _server.Store.Apply(Resources.EndpointSlices, Objects.Slice($"big-{s}", "big", 100, firstHost: s * 100 + 1));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("big"));
+        for (var s = 0; s < 100; s++) _server.Store.Apply(Resources.EndpointSlices, TestObjects.Slice($"big-{s}", "big", 100, firstHost: s * 100 + 1));
         var source = Run(tuningConfigMap: null);
         await source.Ready.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.That(source.Snapshot().SlicesFor("default", "big").Sum(s => s.Endpoints!.Count), Is.EqualTo(10_000));
@@ -98,7 +98,7 @@ public sealed class KubernetesSourceTests
         {
             var s = i % 100;
             sizes[s]--;
-            _server.Store.Apply(Resources.EndpointSlices, Objects.Slice($"big-{s}", "big", sizes[s], firstHost: s * 100 + 1));
+            _server.Store.Apply(Resources.EndpointSlices, TestObjects.Slice($"big-{s}", "big", sizes[s], firstHost: s * 100 + 1));
         }
         await Eventually.True(() => source.Snapshot().SlicesFor("default", "big").Sum(s => s.Endpoints!.Count) == 9_000, "all 1,000 changes", TimeSpan.FromSeconds(60));
         var bySlice = source.Snapshot().SlicesFor("default", "big").ToDictionary(s => s.Metadata!.Name!, s => s.Endpoints!.Count);

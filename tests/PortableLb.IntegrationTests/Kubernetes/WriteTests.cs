@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
-using PortableLb.IntegrationTests.FakeApi;
+using PortableLb.Testing.FakeApi;
 using PortableLb.Kubernetes;
 using PortableLb.Kubernetes.Config;
 using PortableLb.Kubernetes.Models;
@@ -30,7 +30,7 @@ public sealed class WriteTests
     [Test]
     public async Task A_status_merge_patch_sets_the_load_balancer_ingress_and_leaves_the_spec_alone(CancellationToken cancellationToken)
     {
-        _server.Store.Apply(Resources.Services, Objects.Service("web"));
+        _server.Store.Apply(Resources.Services, TestObjects.Service("web"));
         var patch = new JsonObject { ["status"] = new JsonObject { ["loadBalancer"] = new JsonObject { ["ingress"] = new JsonArray(new JsonObject { ["ip"] = "192.0.2.10" }) } } };
 
         var patched = await _client.PatchStatusAsync(Resources.Services, "default", "web", patch, cancellationToken);

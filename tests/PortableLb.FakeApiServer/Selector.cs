@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace PortableLb.IntegrationTests.FakeApi;
+namespace PortableLb.Testing.FakeApi;
 
 /// <summary>Label selectors (k=v, k==v, k!=v, k, !k) and field selectors on metadata.name / metadata.namespace.</summary>
 public sealed class Selector(IReadOnlyList<Func<JsonObject, bool>> terms)

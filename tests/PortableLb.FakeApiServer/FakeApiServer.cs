@@ -11,7 +11,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace PortableLb.IntegrationTests.FakeApi;
+namespace PortableLb.Testing.FakeApi;
 
 public sealed record FakeApiServerOptions
 {

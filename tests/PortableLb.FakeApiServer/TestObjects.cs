@@ -1,8 +1,9 @@
 using PortableLb.Kubernetes.Models;
 
-namespace PortableLb.IntegrationTests.Kubernetes;
+namespace PortableLb.Testing.FakeApi;
 
-internal static class Objects
+/// <summary>Typed objects the way tests and benchmarks need them: a served Service, a slice of N ready endpoints.</summary>
+public static class TestObjects
 {
     public static Service Service(string name, string ns = "default", string address = "192.0.2.10", IReadOnlyDictionary<string, string>? labels = null) => new()
     {

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using PortableLb.Kubernetes;
 using PortableLb.Kubernetes.Models;
 
-namespace PortableLb.IntegrationTests.FakeApi;
+namespace PortableLb.Testing.FakeApi;
 
 public sealed record StoreError(HttpStatusCode Code, string Reason, string Message);
 

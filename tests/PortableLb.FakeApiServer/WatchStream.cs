@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Http;
 
-namespace PortableLb.IntegrationTests.FakeApi;
+namespace PortableLb.Testing.FakeApi;
 
 /// <summary>One open watch: a chunked response that gets one JSON event per line, flushed after each.</summary>
 public sealed class WatchStream(HttpContext context, Channel<string> channel, ApiPath path, bool bookmarks)

@@ -1,4 +1,4 @@
-namespace PortableLb.IntegrationTests.FakeApi;
+namespace PortableLb.Testing.FakeApi;
 
 /// <summary>A parsed API path: /api/v1/namespaces/ns/services/name/status and its cluster-scoped and group forms.</summary>
 public sealed record ApiPath(string Group, string Version, string Plural, string? Namespace, string? Name, string? Subresource)

@@ -23,6 +23,8 @@ var testPrerequisites = new (string Program, string Package)[]
 {
     ("keepalived", "keepalived"),
     ("exabgp", "exabgp"),
+    ("gobgpd", "gobgpd"),
+    ("vtysh", "frr"),
 };
 
 ///////////////////////////////////////////////////////////////////////////////

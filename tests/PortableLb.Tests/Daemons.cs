@@ -26,6 +26,7 @@ public static class Daemons
     private static string PackageOf(string program) => program switch
     {
         "gobgpd" or "gobgp" => "gobgpd",
+        "vtysh" => "frr",
         _ => program,
     };
 }

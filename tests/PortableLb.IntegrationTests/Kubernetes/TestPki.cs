@@ -7,13 +7,17 @@ namespace PortableLb.IntegrationTests.Kubernetes;
 /// <summary>A throwaway CA with a server certificate for 127.0.0.1 and a client certificate, made fresh per test run.</summary>
 public sealed class TestPki : IDisposable
 {
+    // One validity window for all three: a leaf may not outlive its issuer, even by the milliseconds between two "now"s.
+    private readonly DateTimeOffset _notBefore = DateTimeOffset.UtcNow.AddMinutes(-5);
+    private readonly DateTimeOffset _notAfter = DateTimeOffset.UtcNow.AddDays(1);
+
     public TestPki()
     {
         using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var caRequest = new CertificateRequest("CN=portable-lb-test-ca", caKey, HashAlgorithmName.SHA256);
         caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        Authority = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+        Authority = caRequest.CreateSelfSigned(_notBefore, _notAfter);
 
         Server = Issue("CN=127.0.0.1", serverAuth: true);
         Client = Issue("CN=portable-lb, O=system:masters", serverAuth: false);
@@ -42,7 +46,7 @@ public sealed class TestPki : IDisposable
             request.CertificateExtensions.Add(names.Build());
         }
         var serial = RandomNumberGenerator.GetBytes(16);
-        using var issued = request.Create(Authority, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1), serial);
+        using var issued = request.Create(Authority, _notBefore, _notAfter, serial);
         // Round-trip through PKCS#12 so the key is usable by SslStream on every platform.
         var withKey = issued.CopyWithPrivateKey(key);
         return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);

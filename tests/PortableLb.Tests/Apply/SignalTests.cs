@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using PortableLb.Apply;
+
+namespace PortableLb.Tests.Apply;
+
+public sealed class SignalTests
+{
+    [Test]
+    public void Each_daemon_reloads_on_its_own_signal()
+    {
+        Assert.That(DaemonSignals.Reload(Daemon.Keepalived), Is.EqualTo(Signal.Hangup));
+        Assert.That(DaemonSignals.Reload(Daemon.Exabgp), Is.EqualTo(Signal.User1));
+    }
+
+    [Test]
+    public async Task Sending_SIGHUP_to_exabgp_is_refused_before_it_reaches_the_kernel()
+    {
+        // A live stand-in: if the rule failed, SIGHUP would end it and the test would see that too.
+        using var standIn = Process.Start(new ProcessStartInfo("sleep", ["30"]))!;
+        try
+        {
+            Assert.That(() => new LibcSignalSender().Send(new DaemonProcess(Daemon.Exabgp, standIn.Id), Signal.Hangup),
+                Throws.TypeOf<ForbiddenSignalException>().With.Message.Contains("withdraws every route"));
+            await Task.Delay(100);
+            Assert.That(standIn.HasExited, Is.False);
+        }
+        finally
+        {
+            standIn.Kill();
+        }
+    }
+
+    [Test]
+    public async Task A_signal_reaches_a_real_process_through_libc_kill()
+    {
+        // A shell that reports USR1 and exits; it stands in for a daemon (the pid-file name check is not involved here).
+        using var shell = Process.Start(new ProcessStartInfo("sh", ["-c", "trap 'echo got-usr1; exit 0' USR1; echo ready; while :; do sleep 0.05; done"])
+        {
+            RedirectStandardOutput = true,
+        })!;
+        Assert.That(await shell.StandardOutput.ReadLineAsync(), Is.EqualTo("ready"));
+
+        Assert.That(new LibcSignalSender().Send(new DaemonProcess(Daemon.Exabgp, shell.Id), Signal.User1), Is.True);
+        Assert.That(await shell.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)), Is.EqualTo("got-usr1"));
+        await shell.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    [Test]
+    public async Task A_process_that_is_gone_is_reported_not_thrown()
+    {
+        using var done = Process.Start(new ProcessStartInfo("true"))!;
+        await done.WaitForExitAsync();
+        var pid = done.Id;
+        done.Dispose();
+        Assert.That(new LibcSignalSender().Send(new DaemonProcess(Daemon.Keepalived, pid), Signal.Hangup), Is.False);
+    }
+
+    [Test]
+    public void A_pid_file_is_trusted_only_when_the_process_has_the_daemons_name()
+    {
+        var folder = Directory.CreateTempSubdirectory("portable-lb-pid-").FullName;
+        try
+        {
+            var proc = Path.Combine(folder, "proc");
+            Directory.CreateDirectory(Path.Combine(proc, "4242"));
+            File.WriteAllText(Path.Combine(proc, "4242", "comm"), "exabgp\n");
+            var pidFile = Path.Combine(folder, "exabgp.pid");
+            File.WriteAllText(pidFile, "4242\n");
+
+            Assert.That(PidFile.Find(pidFile, Daemon.Exabgp, proc), Is.EqualTo(new DaemonProcess(Daemon.Exabgp, 4242)));
+            Assert.That(PidFile.Find(pidFile, Daemon.Keepalived, proc), Is.Null, "a reused pid now running something else");
+            Assert.That(PidFile.Find(Path.Combine(folder, "missing.pid"), Daemon.Exabgp, proc), Is.Null);
+            File.WriteAllText(pidFile, "garbage");
+            Assert.That(PidFile.Find(pidFile, Daemon.Exabgp, proc), Is.Null);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private sealed class RecordingSender : ISignalSender
+    {
+        public List<(DaemonProcess, Signal)> Sent { get; } = [];
+
+        public bool Send(DaemonProcess target, Signal signal)
+        {
+            DaemonSignals.Check(target, signal);
+            Sent.Add((target, signal));
+            return true;
+        }
+    }
+
+    [Test]
+    public async Task The_pid_file_reloader_gives_each_daemon_its_own_signal_and_skips_one_not_running()
+    {
+        var folder = Directory.CreateTempSubdirectory("portable-lb-reload-").FullName;
+        try
+        {
+            var proc = Path.Combine(folder, "proc");
+            foreach (var (pid, name) in new[] { (101, "keepalived"), (202, "exabgp") })
+            {
+                Directory.CreateDirectory(Path.Combine(proc, pid.ToString()));
+                File.WriteAllText(Path.Combine(proc, pid.ToString(), "comm"), name + "\n");
+                File.WriteAllText(Path.Combine(folder, $"{name}.pid"), pid.ToString());
+            }
+            var sender = new RecordingSender();
+            var files = new Dictionary<Daemon, string> { [Daemon.Keepalived] = Path.Combine(folder, "keepalived.pid"), [Daemon.Exabgp] = Path.Combine(folder, "exabgp.pid") };
+            var reloader = new PidFileReloader(files, sender, proc);
+
+            Assert.That(await reloader.ReloadAsync(Daemon.Keepalived, CancellationToken.None), Is.EqualTo(ReloadResult.Signalled));
+            Assert.That(await reloader.ReloadAsync(Daemon.Exabgp, CancellationToken.None), Is.EqualTo(ReloadResult.Signalled));
+            Assert.That(sender.Sent, Is.EqualTo(new[] { (new DaemonProcess(Daemon.Keepalived, 101), Signal.Hangup), (new DaemonProcess(Daemon.Exabgp, 202), Signal.User1) }));
+
+            File.Delete(Path.Combine(folder, "exabgp.pid"));
+            Assert.That(await reloader.ReloadAsync(Daemon.Exabgp, CancellationToken.None), Is.EqualTo(ReloadResult.NotRunning));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+}

@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.Net;
-using PortableLb.Model;
 using PortableLb.Validation;
 
 namespace PortableLb.Cli;
@@ -14,6 +12,7 @@ public static class Program
         var root = new RootCommand("PortableLb: an in-cluster load balancer for Kubernetes (keepalived/IPVS + exabgp in a pod)")
         {
             RenderCommand(output, errorOutput),
+            RunCommand.Create(errorOutput),
         };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
@@ -25,7 +24,14 @@ public static class Program
         try
         {
             // Our own handler: the library's would exit 1, which the render contract reserves for rejected objects.
-            return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = errorOutput, EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+            return await parsed.InvokeAsync(new InvocationConfiguration
+            {
+                Output = output,
+                Error = errorOutput,
+                EnableDefaultExceptionHandler = false,
+                // The library would end the process 2 s after SIGTERM; `run` needs its withdraw grace period.
+                ProcessTerminationTimeout = null,
+            }).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -59,9 +65,9 @@ public static class Program
             var request = new RenderRequest(
                 parse.GetValue(objects) ?? [],
                 parse.GetValue(tuning),
-                Addresses(parse.GetValue(nodeIps), "--node-ip", problems),
-                Addresses(parse.GetValue(podIps), "--pod-ip", problems),
-                ServiceNames(parse.GetValue(services), problems),
+                RunCommand.Addresses(parse.GetValue(nodeIps) ?? [], "--node-ip", problems),
+                RunCommand.Addresses(parse.GetValue(podIps) ?? [], "--pod-ip", problems),
+                RunCommand.ServiceNames(parse.GetValue(services) ?? [], problems),
                 parse.GetValue(templates),
                 parse.GetValue(outDir)!,
                 !parse.GetValue(noValidate));
@@ -75,28 +81,5 @@ public static class Program
             return await new RenderJob(validator, output, errorOutput).RunAsync(request, cancellationToken).ConfigureAwait(false);
         });
         return command;
-    }
-
-    private static List<IPAddress> Addresses(string[]? values, string option, List<string> problems)
-    {
-        var result = new List<IPAddress>();
-        foreach (var value in values ?? [])
-        {
-            if (IpText.TryParseAddress(value, out var address)) result.Add(address);
-            else problems.Add($"{option}: \"{IpText.Printable(value)}\" is not an IP address");
-        }
-        return result;
-    }
-
-    private static List<ServiceName> ServiceNames(string[]? values, List<string> problems)
-    {
-        var result = new List<ServiceName>();
-        foreach (var value in values ?? [])
-        {
-            var parts = value.Split('/');
-            if (parts is [{ Length: > 0 } ns, { Length: > 0 } name]) result.Add(new ServiceName(ns, name));
-            else problems.Add($"--service: \"{IpText.Printable(value)}\" is not NAMESPACE/NAME");
-        }
-        return result;
     }
 }

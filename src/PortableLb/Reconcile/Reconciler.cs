@@ -82,6 +82,26 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
         return new ReconcileOutcome(ReconcileResult.Applied, build, ipvsWrite, exabgpWrite, reloads, []);
     }
 
+    /// <summary>
+    /// The first step of a graceful shutdown: exabgp keeps its sessions but announces nothing, so the router moves
+    /// traffic to the other LB pods while keepalived here still serves the connections in flight.
+    /// </summary>
+    /// <returns>False when there was nothing to withdraw (BGP off, or nothing applied yet).</returns>
+    public async Task<bool> WithdrawAsync(CancellationToken cancellationToken)
+    {
+        if (_applied?.Bgp is null) return false;
+        var withdrawn = _applied with { Announcements = ValueList<Announcement>.Empty };
+        var configs = renderer.Render(withdrawn);
+        var verdict = await exabgp.ValidateAsync(configs.ExabgpConf, cancellationToken).ConfigureAwait(false);
+        if (!verdict.IsValid) throw new InvalidOperationException($"the withdrawal config failed exabgp's check: {verdict.Output}");
+        if (await AtomicFileWriter.WriteAsync(ExabgpPath, configs.ExabgpConf, cancellationToken).ConfigureAwait(false) == WriteOutcome.Written)
+        {
+            await reloader.ReloadAsync(Daemon.Exabgp, cancellationToken).ConfigureAwait(false);
+        }
+        _applied = withdrawn;
+        return true;
+    }
+
     private static async Task<(string, ValidationResult)> CheckAsync(IConfigValidator validator, string file, string text, CancellationToken cancellationToken) =>
         (file, await validator.ValidateAsync(text, cancellationToken).ConfigureAwait(false));
 

@@ -1,0 +1,27 @@
+using System.Net;
+using PortableLb.Model;
+
+namespace PortableLb.Cli;
+
+public enum KeepalivedLayout { Supervise, Pidfile }
+
+/// <summary>`portable-lb run`'s settings, after parsing and validation; see the CLI contract.</summary>
+public sealed record RunOptions(
+    IReadOnlyList<string> Objects,
+    string? Kubeconfig,
+    string? Context,
+    IReadOnlyList<ServiceName> Services,
+    string? ServiceSelector,
+    string? TuningFile,
+    (string Namespace, string Name)? TuningConfigMap,
+    IReadOnlyList<IPAddress> NodeIps,
+    IReadOnlyList<IPAddress> PodIps,
+    string ConfigDirectory,
+    string? TemplatesDirectory,
+    KeepalivedLayout Keepalived,
+    string KeepalivedPidFile,
+    string ExabgpPidFile,
+    string? ExabgpLog,
+    TimeSpan WithdrawGrace,
+    IPEndPoint Listen,
+    TimeSpan Debounce);

@@ -1,0 +1,67 @@
+using System.Globalization;
+using System.Text;
+using PortableLb.Model;
+using PortableLb.Reconcile;
+
+namespace PortableLb.Diagnostics;
+
+/// <summary>
+/// The Prometheus text exposition format (version 0.0.4), written by hand because prometheus-net is not available
+/// here. Small on purpose: HELP and TYPE once per family, label values escaped, one sample per line.
+/// </summary>
+public static class MetricsWriter
+{
+    public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+    public static string Write(ReconcileStatus status, bool sourcesReady)
+    {
+        var text = new StringBuilder();
+        Family(text, "portable_lb_sources_ready", "gauge", "1 once every cluster source has completed its first read.");
+        Sample(text, "portable_lb_sources_ready", [], sourcesReady ? 1 : 0);
+
+        Family(text, "portable_lb_reconciles_total", "counter", "Reconciles by result.");
+        foreach (var result in Enum.GetValues<ReconcileResult>())
+        {
+            Sample(text, "portable_lb_reconciles_total", [("result", result.ToString().ToLowerInvariant())], status.Counts.GetValueOrDefault(result));
+        }
+        Sample(text, "portable_lb_reconciles_total", [("result", "failed")], status.Failures);
+
+        Family(text, "portable_lb_config_stale", "gauge", "1 while the live files differ from what the cluster asks for.");
+        Sample(text, "portable_lb_config_stale", [], status.ConfigStale ? 1 : 0);
+
+        Family(text, "portable_lb_last_success_timestamp_seconds", "gauge", "Unix time of the last reconcile that left the files matching the cluster.");
+        Sample(text, "portable_lb_last_success_timestamp_seconds", [], status.LastSuccess?.ToUnixTimeMilliseconds() / 1000.0 ?? 0);
+
+        Family(text, "portable_lb_reconcile_duration_seconds", "gauge", "Duration of the last reconcile.");
+        Sample(text, "portable_lb_reconcile_duration_seconds", [], status.LastDuration.TotalSeconds);
+
+        var state = status.LastOutcome?.Build.State ?? DesiredState.Empty;
+        Family(text, "portable_lb_virtual_servers", "gauge", "Virtual servers in the desired state.");
+        Sample(text, "portable_lb_virtual_servers", [], state.VirtualServers.Count);
+        Family(text, "portable_lb_real_servers", "gauge", "Real servers in the desired state, by why they have their weight.");
+        foreach (var kind in Enum.GetValues<RealServerState>())
+        {
+            Sample(text, "portable_lb_real_servers", [("state", kind.ToString().ToLowerInvariant())], state.VirtualServers.Sum(v => v.RealServers.Count(r => r.State == kind)));
+        }
+        Family(text, "portable_lb_announcements", "gauge", "Routes announced over BGP.");
+        Sample(text, "portable_lb_announcements", [], state.Announcements.Count);
+        Family(text, "portable_lb_rejected_objects", "gauge", "Objects (or parts of them) rejected by the last reconcile.");
+        Sample(text, "portable_lb_rejected_objects", [], status.LastOutcome?.Build.Errors.Count ?? 0);
+        return text.ToString();
+    }
+
+    private static void Family(StringBuilder text, string name, string type, string help) =>
+        text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n').Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+
+    private static void Sample(StringBuilder text, string name, (string Name, string Value)[] labels, double value)
+    {
+        text.Append(name);
+        if (labels.Length > 0)
+        {
+            text.Append('{').AppendJoin(',', labels.Select(l => $"{l.Name}=\"{Escape(l.Value)}\"")).Append('}');
+        }
+        text.Append(' ').Append(value.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+    }
+
+    private static string Escape(string value) => value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+}

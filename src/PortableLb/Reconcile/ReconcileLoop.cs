@@ -1,0 +1,121 @@
+using Microsoft.Extensions.Logging;
+using PortableLb.Model;
+using PortableLb.Sources;
+
+namespace PortableLb.Reconcile;
+
+public sealed record ReconcileLoopOptions(TimeSpan Debounce, TimeSpan InitialRetry, TimeSpan MaxRetry)
+{
+    public static ReconcileLoopOptions Default { get; } = new(TimeSpan.FromMilliseconds(30), TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30));
+}
+
+/// <summary>
+/// Level-based and coalescing: wait until the source is Ready, then reconcile from a fresh snapshot whenever the
+/// source says something changed, after a short debounce so a burst becomes one reconcile. One worker, so at most
+/// one apply (and one reload per daemon) is ever in flight. A failed apply is retried with backoff even if nothing
+/// changes; a rejected config waits for new input.
+/// </summary>
+public sealed partial class ReconcileLoop(
+    IClusterSource source, ITuningProvider tuning, Reconciler reconciler, NodeAddresses node, IReadOnlyCollection<ServiceName>? only,
+    ReconcileLoopOptions options, ReconcileStatus status, ILogger<ReconcileLoop> logger, TimeProvider? time = null)
+{
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        await source.Ready.WaitAsync(cancellationToken).ConfigureAwait(false);
+        Log.SourceReady(logger);
+        var retry = new Kubernetes.Backoff(options.InitialRetry, options.MaxRetry);
+        var pendingRetry = false;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var failed = await ReconcileOnceAsync(cancellationToken).ConfigureAwait(false);
+            if (failed) pendingRetry = true;
+            else
+            {
+                retry.Reset();
+                pendingRetry = false;
+            }
+
+            var wait = pendingRetry ? retry.Next() : Timeout.InfiniteTimeSpan;
+            try
+            {
+                await WaitForChangeAsync(wait, cancellationToken).ConfigureAwait(false);
+                // Let the rest of a burst arrive; the next snapshot then covers all of it.
+                await Task.Delay(options.Debounce, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task WaitForChangeAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (timeout == Timeout.InfiniteTimeSpan)
+        {
+            await source.Changes.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var delay = Task.Delay(timeout, _time, deadline.Token);
+        var change = source.Changes.WaitAsync(deadline.Token);
+        await Task.WhenAny(delay, change).ConfigureAwait(false);
+        await deadline.CancelAsync().ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <returns>True when the apply failed in a way worth retrying without new input.</returns>
+    private async Task<bool> ReconcileOnceAsync(CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        var snapshot = source.Snapshot();
+        var (settings, tuningErrors) = tuning.Current(snapshot);
+        foreach (var error in tuningErrors) Log.TuningError(logger, error.ToString());
+        try
+        {
+            var outcome = await reconciler.ReconcileAsync(snapshot, settings, node, only, cancellationToken).ConfigureAwait(false);
+            status.Record(outcome, tuningErrors, source.InputErrors, _time.GetElapsedTime(started), _time.GetUtcNow());
+            switch (outcome.Result)
+            {
+                case ReconcileResult.Applied:
+                    Log.Applied(logger, outcome.Build.State.VirtualServers.Count, outcome.Build.State.Announcements.Count, $"{outcome.Ipvs}", $"{outcome.Exabgp}",
+                        string.Join(", ", outcome.Reloads.Select(r => $"{r.Daemon}:{r.Result}")));
+                    break;
+                case ReconcileResult.Rejected or ReconcileResult.ConfigError:
+                    foreach (var failure in outcome.Failures) Log.Rejected(logger, failure);
+                    break;
+            }
+            foreach (var error in outcome.Build.Errors) Log.ObjectRejected(logger, error.ToString());
+            return false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or Validation.MissingProgramException or TimeoutException or InvalidOperationException)
+        {
+            status.RecordFailure(e.Message, _time.GetUtcNow());
+            Log.ApplyFailed(logger, e.Message);
+            return true;
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Sources are ready; reconciling")]
+        public static partial void SourceReady(ILogger logger);
+
+        [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Applied {VirtualServers} virtual servers and {Announcements} announcements (ipvs.conf {Ipvs}, exabgp.conf {Exabgp}; reloads: {Reloads})")]
+        public static partial void Applied(ILogger logger, int virtualServers, int announcements, string ipvs, string exabgp, string reloads);
+
+        [LoggerMessage(EventId = 2003, Level = LogLevel.Error, Message = "Config rejected; the last good files stay live: {Failure}")]
+        public static partial void Rejected(ILogger logger, string failure);
+
+        [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Object rejected: {Error}")]
+        public static partial void ObjectRejected(ILogger logger, string error);
+
+        [LoggerMessage(EventId = 2005, Level = LogLevel.Error, Message = "Tuning: {Error}")]
+        public static partial void TuningError(ILogger logger, string error);
+
+        [LoggerMessage(EventId = 2006, Level = LogLevel.Error, Message = "Apply failed; retrying with backoff: {Error}")]
+        public static partial void ApplyFailed(ILogger logger, string error);
+    }
+}

@@ -1,0 +1,174 @@
+using System.Diagnostics;
+
+namespace PortableLb.IntegrationTests.Controller;
+
+/// <summary>
+/// `portable-lb run` as a real child process with the manifest-folder source. keepalived and exabgp are stand-ins:
+/// shell scripts with the daemons' names (so pid-file checks pass) that log every signal they receive.
+/// </summary>
+[CancelAfter(90_000)]
+public sealed class RunCommandTests
+{
+    private string _root = "";
+    private string _objects = "";
+    private string _run = "";
+    private readonly List<Process> _processes = [];
+
+    private static string Service(string ip) => $$"""
+        apiVersion: v1
+        kind: Service
+        metadata: {name: web, namespace: default}
+        spec: {type: LoadBalancer, loadBalancerClass: portable-lb.io/ipvs, loadBalancerIP: {{ip}}, ports: [{port: 80}]}
+        """;
+
+    private static string Slice(int endpoints)
+    {
+        var list = string.Join(", ", Enumerable.Range(1, endpoints).Select(i => $"{{addresses: [10.244.{i / 250}.{i % 250 + 1}]}}"));
+        return "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+            + "metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}\n"
+            + $"addressType: IPv4\nports: [{{port: 8080}}]\nendpoints: [{list}]\n";
+    }
+
+    [SetUp]
+    public void Setup()
+    {
+        _root = Directory.CreateTempSubdirectory("portable-lb-run-").FullName;
+        _objects = Directory.CreateDirectory(Path.Combine(_root, "objects")).FullName;
+        _run = Directory.CreateDirectory(Path.Combine(_root, "run")).FullName;
+        File.WriteAllText(Path.Combine(_objects, "service.yaml"), Service("127.0.0.77"));
+        File.WriteAllText(Path.Combine(_objects, "slice.yaml"), Slice(2));
+        File.WriteAllText(Path.Combine(_root, "tuning.yaml"), "bgp: {peers: [127.0.0.2], holdTime: 9}\n");
+    }
+
+    [TearDown]
+    public void Cleanup()
+    {
+        foreach (var process in _processes.Where(p => !p.HasExited)) process.Kill(entireProcessTree: true);
+        foreach (var process in _processes) process.Dispose();
+        // NUnit reuses the fixture instance: the next test starts with no processes.
+        _processes.Clear();
+        Directory.Delete(_root, recursive: true);
+    }
+
+    /// <summary>A process named like the daemon that records each signal it gets in signals.log.</summary>
+    private string StandIn(string daemon)
+    {
+        var script = Path.Combine(_root, daemon);
+        File.WriteAllText(script, $"""
+            #!/bin/sh
+            echo $$ > {_run}/{daemon}.pid
+            trap 'echo HUP >> {_run}/{daemon}.signals' HUP
+            trap 'echo USR1 >> {_run}/{daemon}.signals' USR1
+            trap 'exit 0' TERM
+            while :; do sleep 0.02; done
+            """);
+        File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        _processes.Add(Process.Start(new ProcessStartInfo(script) { UseShellExecute = false })!);
+        return script;
+    }
+
+    private string[] Signals(string daemon)
+    {
+        var path = Path.Combine(_run, $"{daemon}.signals");
+        return File.Exists(path) ? File.ReadAllLines(path) : [];
+    }
+
+    private Process StartController()
+    {
+        Daemons.Require("keepalived", "exabgp");
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var argument in new[]
+        {
+            Path.Combine(AppContext.BaseDirectory, "portable-lb.dll"), "run", "--objects", _objects, "--tuning", Path.Combine(_root, "tuning.yaml"),
+            "--node-ip", "127.0.0.1", "--pod-ip", "127.0.0.1", "--config-dir", _run, "--listen", "127.0.0.1:0",
+            "--keepalived-pidfile", Path.Combine(_run, "keepalived.pid"), "--exabgp-pidfile", Path.Combine(_run, "exabgp.pid"),
+            "--withdraw-grace", "2", "--debounce", "30",
+        })
+        {
+            start.ArgumentList.Add(argument);
+        }
+        var process = Process.Start(start)!;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _processes.Add(process);
+        return process;
+    }
+
+    private string Ipvs => File.Exists(Path.Combine(_run, "ipvs.conf")) ? File.ReadAllText(Path.Combine(_run, "ipvs.conf")) : "";
+    private string Exabgp => File.Exists(Path.Combine(_run, "exabgp.conf")) ? File.ReadAllText(Path.Combine(_run, "exabgp.conf")) : "";
+
+    [Test]
+    public async Task Files_and_reload_signals_follow_the_manifests_and_exabgp_never_gets_SIGHUP()
+    {
+        StandIn("keepalived");
+        StandIn("exabgp");
+        await Eventually.True(() => File.Exists(Path.Combine(_run, "keepalived.pid")) && File.Exists(Path.Combine(_run, "exabgp.pid")), "the stand-ins to start");
+        StartController();
+
+        await Eventually.True(() => Ipvs.Contains("real_server 10.244.0.3 8080"), "the first render");
+        await Eventually.True(() => Signals("keepalived").Length >= 1 && Signals("exabgp").Length >= 1, "the first reloads");
+        Assert.That(Exabgp, Does.Contain("route 127.0.0.77/32 next-hop 127.0.0.1;"));
+
+        // Scale up: only keepalived's file changes, so only keepalived is reloaded.
+        var exabgpReloads = Signals("exabgp").Length;
+        await File.WriteAllTextAsync(Path.Combine(_objects, "slice.yaml"), Slice(3));
+        await Eventually.True(() => Ipvs.Contains("real_server 10.244.0.4 8080") && Signals("keepalived").Length >= 2, "the scale-up");
+        Assert.That(Signals("exabgp"), Has.Length.EqualTo(exabgpReloads));
+
+        // Every endpoint gone: the virtual server and the route go; exabgp reloads to withdraw.
+        await File.WriteAllTextAsync(Path.Combine(_objects, "slice.yaml"), Slice(0));
+        await Eventually.True(() => !Exabgp.Contains("route 127.0.0.77/32") && Signals("exabgp").Length > exabgpReloads, "the withdrawal");
+
+        Assert.That(Signals("keepalived"), Is.All.EqualTo("HUP"));
+        Assert.That(Signals("exabgp"), Is.All.EqualTo("USR1"));
+    }
+
+    [Test]
+    public async Task A_burst_of_500_changes_ends_with_the_last_state_and_far_fewer_reloads()
+    {
+        StandIn("keepalived");
+        await Eventually.True(() => File.Exists(Path.Combine(_run, "keepalived.pid")), "the stand-in to start");
+        StartController();
+        await Eventually.True(() => Signals("keepalived").Length >= 1, "the first reload");
+
+        var service = Path.Combine(_objects, "service.yaml");
+        for (var i = 1; i <= 500; i++) await File.WriteAllTextAsync(service, Service($"127.0.{i / 250 + 1}.{i % 250 + 1}"));
+        await Eventually.True(() => Ipvs.Contains("virtual_server 127.0.3.1 80"), "the last of 500 states (127.0.3.1)");
+        await Task.Delay(500); // a late reconcile would show up here as another reload
+
+        var reloads = Signals("keepalived").Length;
+        Assert.That(reloads, Is.LessThan(100), $"{reloads} reloads for 500 changes");
+        Assert.That(Ipvs, Does.Contain("virtual_server 127.0.3.1 80"));
+    }
+
+    [Test]
+    public async Task SIGTERM_withdraws_every_route_waits_the_grace_period_then_exits_0()
+    {
+        StandIn("exabgp");
+        await Eventually.True(() => File.Exists(Path.Combine(_run, "exabgp.pid")), "the stand-in to start");
+        var controller = StartController();
+        await Eventually.True(() => Exabgp.Contains("route 127.0.0.77/32"), "the announcement");
+        var reloadsBefore = Signals("exabgp").Length;
+
+        var clock = Stopwatch.StartNew();
+        Assert.That(Syscall.Kill(controller.Id, 15), Is.Zero);
+        await Eventually.True(() => !Exabgp.Contains("route 127.0.0.77/32") && Signals("exabgp").Length > reloadsBefore, "the withdrawal");
+        var withdrawnAt = clock.Elapsed;
+        await controller.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.That(controller.ExitCode, Is.Zero);
+        Assert.That(clock.Elapsed - withdrawnAt, Is.GreaterThanOrEqualTo(TimeSpan.FromSeconds(1.5)), "it waited the 2 s grace after withdrawing");
+        Assert.That(Exabgp, Does.Contain("neighbor 127.0.0.2"), "the session stays configured; only the routes go");
+        Assert.That(Signals("exabgp"), Is.All.EqualTo("USR1"));
+    }
+}
+
+internal static partial class Syscall
+{
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "kill")]
+    public static partial int Kill(int pid, int signal);
+}

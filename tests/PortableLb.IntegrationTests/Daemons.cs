@@ -1,0 +1,32 @@
+namespace PortableLb.IntegrationTests;
+
+/// <summary>
+/// Tests that need a real daemon call Require first. On a developer's machine without it the test is ignored with
+/// the install hint; under CI=true a missing daemon fails the test, so a green CI always means the daemons ran.
+/// </summary>
+public static class Daemons
+{
+    public static bool InCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
+
+    public static void Require(params string[] programs)
+    {
+        var missing = programs.Where(p => Find(p) is null).ToList();
+        if (missing.Count == 0) return;
+        var message = $"needs {string.Join(", ", missing)} on PATH (Debian: apt-get install {string.Join(" ", missing.Select(PackageOf))}; ./build.sh --target=Test installs them when run as root)";
+        if (InCi) Assert.Fail(message);
+        Assert.Ignore(message);
+    }
+
+    public static string? Find(string program) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Concat(["/usr/sbin", "/sbin"])
+            .Select(dir => Path.Combine(dir, program))
+            .FirstOrDefault(File.Exists);
+
+    private static string PackageOf(string program) => program switch
+    {
+        "gobgpd" or "gobgp" => "gobgpd",
+        "vtysh" => "frr",
+        _ => program,
+    };
+}

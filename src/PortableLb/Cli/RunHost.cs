@@ -46,9 +46,13 @@ public static class RunHost
             { TuningConfigMap: { } configMap } => new ConfigMapTuning(configMap.Namespace, configMap.Name),
             _ => new NoTuning(),
         });
-        services.AddSingleton<IDaemonReloader>(provider => new PidFileReloader(
-            new Dictionary<Daemon, string> { [Daemon.Keepalived] = options.KeepalivedPidFile, [Daemon.Exabgp] = options.ExabgpPidFile },
-            provider.GetRequiredService<ISignalSender>()));
+        services.AddSingleton<IDaemonReloader>(provider =>
+        {
+            IDaemonReloader reloader = new PidFileReloader(
+                new Dictionary<Daemon, string> { [Daemon.Keepalived] = options.KeepalivedPidFile, [Daemon.Exabgp] = options.ExabgpPidFile },
+                provider.GetRequiredService<ISignalSender>());
+            return options.ExabgpLog is { } log ? new ConfirmingExabgpReloader(reloader, log, provider.GetRequiredService<TimeProvider>()) : reloader;
+        });
         services.AddSingleton(provider =>
         {
             var runner = provider.GetRequiredService<IProcessRunner>();

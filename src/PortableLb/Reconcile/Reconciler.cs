@@ -37,6 +37,7 @@ public sealed record ReconcileOutcome(
 /// </summary>
 public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepalived, IConfigValidator exabgp, IDaemonReloader reloader, string configDirectory)
 {
+    private readonly HashSet<Daemon> _reloadDue = [];
     private DesiredState? _applied;
     private DesiredState? _rejected;
     private IReadOnlyList<string> _rejectedFailures = [];
@@ -51,7 +52,7 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
         {
             return new ReconcileOutcome(ReconcileResult.ConfigError, build, null, null, [], build.ConfigErrors.Select(e => e.ToString()).ToList());
         }
-        if (build.State.Equals(_applied)) return new ReconcileOutcome(ReconcileResult.Unchanged, build, null, null, [], []);
+        if (build.State.Equals(_applied) && _reloadDue.Count == 0) return new ReconcileOutcome(ReconcileResult.Unchanged, build, null, null, [], []);
         if (build.State.Equals(_rejected)) return new ReconcileOutcome(ReconcileResult.Rejected, build, null, null, [], _rejectedFailures);
 
         var configs = renderer.Render(build.State);
@@ -73,12 +74,24 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
 
         var ipvsWrite = await AtomicFileWriter.WriteAsync(IpvsPath, configs.IpvsConf, cancellationToken).ConfigureAwait(false);
         var exabgpWrite = await AtomicFileWriter.WriteAsync(ExabgpPath, configs.ExabgpConf, cancellationToken).ConfigureAwait(false);
-        var reloads = new List<(Daemon, ReloadResult)>();
-        if (ipvsWrite == WriteOutcome.Written) reloads.Add((Daemon.Keepalived, await reloader.ReloadAsync(Daemon.Keepalived, cancellationToken).ConfigureAwait(false)));
+        if (ipvsWrite == WriteOutcome.Written) _reloadDue.Add(Daemon.Keepalived);
         // With BGP off the file is only a comment that exabgp would refuse; exabgp keeps its last config until BGP returns.
-        if (exabgpWrite == WriteOutcome.Written && bgpOn) reloads.Add((Daemon.Exabgp, await reloader.ReloadAsync(Daemon.Exabgp, cancellationToken).ConfigureAwait(false)));
-
+        if (exabgpWrite == WriteOutcome.Written && bgpOn) _reloadDue.Add(Daemon.Exabgp);
+        if (!bgpOn) _reloadDue.Remove(Daemon.Exabgp);
         (_applied, _rejected) = (build.State, null);
+
+        var reloads = new List<(Daemon, ReloadResult)>();
+        foreach (var daemon in _reloadDue.Order().ToList())
+        {
+            var result = await reloader.ReloadAsync(daemon, cancellationToken).ConfigureAwait(false);
+            reloads.Add((daemon, result));
+            // An unconfirmed reload stays due: the files are right, the daemon has yet to take them.
+            if (result != ReloadResult.Unconfirmed) _reloadDue.Remove(daemon);
+        }
+        if (_reloadDue.Count > 0)
+        {
+            throw new InvalidOperationException($"{string.Join(", ", _reloadDue)} did not confirm loading the new config; retrying");
+        }
         return new ReconcileOutcome(ReconcileResult.Applied, build, ipvsWrite, exabgpWrite, reloads, []);
     }
 

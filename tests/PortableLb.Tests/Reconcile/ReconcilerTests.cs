@@ -24,11 +24,13 @@ public sealed class ReconcilerTests
     private sealed class RecordingReloader : IDaemonReloader
     {
         public List<Daemon> Reloaded { get; } = [];
+        public Queue<ReloadResult> ExabgpAnswers { get; } = new();
 
         public Task<ReloadResult> ReloadAsync(Daemon daemon, CancellationToken cancellationToken)
         {
             Reloaded.Add(daemon);
-            return Task.FromResult(ReloadResult.Signalled);
+            var answer = daemon == Daemon.Exabgp && ExabgpAnswers.Count > 0 ? ExabgpAnswers.Dequeue() : ReloadResult.Signalled;
+            return Task.FromResult(answer);
         }
     }
 
@@ -122,6 +124,18 @@ public sealed class ReconcilerTests
         Assert.That(outcome.Result, Is.EqualTo(ReconcileResult.Applied));
         Assert.That(outcome.Build.Errors.Single().Object.Name, Is.EqualTo("broken"));
         Assert.That(File.ReadAllText(_reconciler.IpvsPath), Does.Contain("192.0.2.10 80"));
+    }
+
+    [Test]
+    public async Task An_unconfirmed_reload_fails_the_pass_and_is_retried_on_the_next_one_without_new_input()
+    {
+        _reloader.ExabgpAnswers.Enqueue(ReloadResult.Unconfirmed);
+        Assert.That(async () => await Reconcile(Web), Throws.InvalidOperationException.With.Message.Contains("Exabgp did not confirm"));
+
+        var retry = await Reconcile(Web);
+        Assert.That(retry.Result, Is.EqualTo(ReconcileResult.Applied));
+        Assert.That(retry.Reloads, Is.EqualTo(new[] { (Daemon.Exabgp, ReloadResult.Signalled) }), "only the daemon still due, with unchanged files");
+        Assert.That((await Reconcile(Web)).Result, Is.EqualTo(ReconcileResult.Unchanged));
     }
 
     [Test]

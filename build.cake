@@ -24,6 +24,8 @@ var testPrerequisites = new (string Program, string Package)[]
     ("keepalived", "keepalived"),
     ("exabgp", "exabgp"),
     ("gobgpd", "gobgpd"),
+    ("gobgp", "gobgpd"),
+    ("ip", "iproute2"),
     ("vtysh", "frr"),
 };
 

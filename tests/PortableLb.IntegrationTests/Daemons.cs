@@ -4,7 +4,7 @@ namespace PortableLb.IntegrationTests;
 /// Tests that need a real daemon call Require first. On a developer's machine without it the test is ignored with
 /// the install hint; under CI=true a missing daemon fails the test, so a green CI always means the daemons ran.
 /// </summary>
-public static class Daemons
+public static partial class Daemons
 {
     public static bool InCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 
@@ -17,6 +17,18 @@ public static class Daemons
         Assert.Ignore(message);
     }
 
+    /// <summary>Network namespaces need root (CAP_SYS_ADMIN and CAP_NET_ADMIN); CI runs as root.</summary>
+    public static void RequireRoot()
+    {
+        if (Environment.UserName == "root" || Environment.GetEnvironmentVariable("USER") == "root" || Geteuid() == 0) return;
+        const string message = "needs root for network namespaces (ip netns add)";
+        if (InCi) Assert.Fail(message);
+        Assert.Ignore(message);
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "geteuid")]
+    private static partial uint Geteuid();
+
     public static string? Find(string program) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
             .Concat(["/usr/sbin", "/sbin"])
@@ -27,6 +39,7 @@ public static class Daemons
     {
         "gobgpd" or "gobgp" => "gobgpd",
         "vtysh" => "frr",
+        "ip" => "iproute2",
         _ => program,
     };
 }

@@ -76,24 +76,13 @@ public sealed class RunCommandTests
     private Process StartController()
     {
         Daemons.Require("keepalived", "exabgp");
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var argument in new[]
-        {
-            Path.Combine(AppContext.BaseDirectory, "portable-lb.dll"), "run", "--objects", _objects, "--tuning", Path.Combine(_root, "tuning.yaml"),
+        var process = ControllerProcess.Start(
+        [
+            "--objects", _objects, "--tuning", Path.Combine(_root, "tuning.yaml"),
             "--node-ip", "127.0.0.1", "--pod-ip", "127.0.0.1", "--config-dir", _run, "--listen", "127.0.0.1:0",
             "--keepalived-pidfile", Path.Combine(_run, "keepalived.pid"), "--exabgp-pidfile", Path.Combine(_run, "exabgp.pid"),
             "--withdraw-grace", "2", "--debounce", "30",
-        })
-        {
-            start.ArgumentList.Add(argument);
-        }
-        var process = Process.Start(start)!;
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        ]);
         _processes.Add(process);
         return process;
     }

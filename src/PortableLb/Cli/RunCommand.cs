@@ -66,10 +66,6 @@ public static class RunCommand
                 TimeSpan.FromMilliseconds(Number(parse.GetValue(debounce)!, "--debounce", 0, 10_000, problems)));
             if (options.Objects.Count > 0 && options.Kubeconfig is not null) problems.Add("--objects and --kubeconfig exclude each other");
             if (options.TuningFile is not null && options.TuningConfigMap is not null) problems.Add("--tuning and --tuning-configmap exclude each other");
-            if (options.Keepalived == KeepalivedLayout.Supervise)
-            {
-                problems.Add("--keepalived supervise is not available in this build yet; run keepalived beside portable-lb and use --keepalived pidfile");
-            }
             var node = NodeAddresses.FromLists(options.NodeIps, options.PodIps, out var nodeErrors);
             problems.AddRange(nodeErrors);
             if (problems.Count > 0)

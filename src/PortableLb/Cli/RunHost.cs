@@ -63,6 +63,15 @@ public static class RunHost
             provider.GetRequiredService<IClusterSource>(), provider.GetRequiredService<ITuningProvider>(), provider.GetRequiredService<Reconciler>(), node,
             options.Services, ReconcileLoopOptions.Default with { Debounce = options.Debounce }, provider.GetRequiredService<ReconcileStatus>(),
             provider.GetRequiredService<ILogger<ReconcileLoop>>()));
+        if (options.Keepalived == KeepalivedLayout.Supervise)
+        {
+            services.AddSingleton(provider => new KeepalivedSupervisor(
+                new KeepalivedSupervisorOptions(Path.Combine(options.ConfigDirectory, "ipvs.conf"), options.KeepalivedPidFile),
+                provider.GetRequiredService<ISignalSender>(), provider.GetRequiredService<ILogger<KeepalivedSupervisor>>()));
+            // Registered before the controller: hosted services stop in reverse order, so keepalived goes last,
+            // after the routes are withdrawn and the grace period has passed.
+            services.AddHostedService(provider => new SupervisorService(provider.GetRequiredService<KeepalivedSupervisor>()));
+        }
         services.AddSingleton<ControllerService>();
         services.AddHostedService(provider => provider.GetRequiredService<ControllerService>());
 
@@ -115,6 +124,12 @@ public static class RunHost
         app.MapGet("/metrics", (IClusterSource source, ReconcileStatus status) =>
             Results.Text(MetricsWriter.Write(status, source.Ready.IsCompletedSuccessfully), MetricsWriter.ContentType));
     }
+}
+
+/// <summary>Keeps the supervised keepalived running until the host stops it.</summary>
+public sealed class SupervisorService(KeepalivedSupervisor supervisor) : BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => supervisor.RunAsync(stoppingToken);
 }
 
 /// <summary>Runs the source and the reconcile loop; on shutdown withdraws the announcements and waits for the network.</summary>

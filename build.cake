@@ -26,6 +26,7 @@ var testPrerequisites = new (string Program, string Package)[]
     ("gobgpd", "gobgpd"),
     ("gobgp", "gobgpd"),
     ("ip", "iproute2"),
+    ("nft", "nftables"),
     ("vtysh", "frr"),
 };
 

@@ -40,6 +40,7 @@ public static partial class Daemons
         "gobgpd" or "gobgp" => "gobgpd",
         "vtysh" => "frr",
         "ip" => "iproute2",
+        "nft" => "nftables",
         _ => program,
     };
 }

@@ -31,11 +31,12 @@ public static class RunCommand
         var grace = Single("--withdraw-grace", "Seconds between withdrawing the routes and stopping, on SIGTERM.", "5");
         var listen = Single("--listen", "HOST:PORT for /healthz, /readyz and /metrics.", ":9101");
         var debounce = Single("--debounce", "Milliseconds to let a burst of changes settle before reconciling.", "30");
+        var dataPlane = Single("--data-plane", "on: manage local routes, packet marks and IPVS sysctls in this pod's network namespace; off: leave them alone.", "on");
 
         var command = new Command("run", "Watch the cluster (or --objects) and keep keepalived's and exabgp's configs in step with it.")
         {
             objects, kubeconfig, context, services, selector, tuning, tuningConfigMap, nodeIps, podIps, configDir, templates,
-            keepalived, keepalivedPid, exabgpPid, exabgpLog, grace, listen, debounce,
+            keepalived, keepalivedPid, exabgpPid, exabgpLog, grace, listen, debounce, dataPlane,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -63,7 +64,15 @@ public static class RunCommand
                 parse.GetValue(exabgpLog),
                 TimeSpan.FromSeconds(Number(parse.GetValue(grace)!, "--withdraw-grace", 0, 3600, problems)),
                 Endpoint(parse.GetValue(listen)!, problems),
-                TimeSpan.FromMilliseconds(Number(parse.GetValue(debounce)!, "--debounce", 0, 10_000, problems)));
+                TimeSpan.FromMilliseconds(Number(parse.GetValue(debounce)!, "--debounce", 0, 10_000, problems)))
+            {
+                ManageDataPlane = parse.GetValue(dataPlane) switch
+                {
+                    "on" => true,
+                    "off" => false,
+                    var other => Problem(problems, $"--data-plane: \"{other}\" is not on or off", true),
+                },
+            };
             if (options.Objects.Count > 0 && options.Kubeconfig is not null) problems.Add("--objects and --kubeconfig exclude each other");
             if (options.TuningFile is not null && options.TuningConfigMap is not null) problems.Add("--tuning and --tuning-configmap exclude each other");
             var node = NodeAddresses.FromLists(options.NodeIps, options.PodIps, out var nodeErrors);

@@ -57,7 +57,8 @@ public static class RunHost
         {
             var runner = provider.GetRequiredService<IProcessRunner>();
             var templates = options.TemplatesDirectory is null ? TemplateSet.Embedded() : TemplateSet.FromDirectory(options.TemplatesDirectory);
-            return new Reconciler(new ConfigRenderer(templates), new KeepalivedValidator(runner), new ExabgpValidator(runner), provider.GetRequiredService<IDaemonReloader>(), options.ConfigDirectory);
+            var dataPlane = options.ManageDataPlane ? new DataPlane(runner) : null;
+            return new Reconciler(new ConfigRenderer(templates), new KeepalivedValidator(runner), new ExabgpValidator(runner), provider.GetRequiredService<IDaemonReloader>(), options.ConfigDirectory, dataPlane);
         });
         services.AddSingleton(provider => new ReconcileLoop(
             provider.GetRequiredService<IClusterSource>(), provider.GetRequiredService<ITuningProvider>(), provider.GetRequiredService<Reconciler>(), node,

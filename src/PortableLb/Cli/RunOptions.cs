@@ -24,4 +24,8 @@ public sealed record RunOptions(
     string? ExabgpLog,
     TimeSpan WithdrawGrace,
     IPEndPoint Listen,
-    TimeSpan Debounce);
+    TimeSpan Debounce)
+{
+    /// <summary>Manage local routes, packet marks and IPVS sysctls in this network namespace (off for tests on a shared host).</summary>
+    public bool ManageDataPlane { get; init; } = true;
+}

@@ -35,6 +35,9 @@ public static class MetricsWriter
         Family(text, "portable_lb_reconcile_duration_seconds", "gauge", "Duration of the last reconcile.");
         Sample(text, "portable_lb_reconcile_duration_seconds", [], status.LastDuration.TotalSeconds);
 
+        Family(text, "portable_lb_data_plane_complete", "gauge", "0 while a local route, packet mark or IPVS sysctl could not be set.");
+        Sample(text, "portable_lb_data_plane_complete", [], status.DataPlaneComplete ? 1 : 0);
+
         var state = status.LastOutcome?.Build.State ?? DesiredState.Empty;
         Family(text, "portable_lb_virtual_servers", "gauge", "Virtual servers in the desired state.");
         Sample(text, "portable_lb_virtual_servers", [], state.VirtualServers.Count);

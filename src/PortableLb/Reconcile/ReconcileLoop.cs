@@ -88,6 +88,7 @@ public sealed partial class ReconcileLoop(
                     break;
             }
             foreach (var error in outcome.Build.Errors) Log.ObjectRejected(logger, error.ToString());
+            foreach (var warning in outcome.DataPlaneWarnings) Log.DataPlane(logger, warning);
             return false;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or Validation.MissingProgramException or TimeoutException or InvalidOperationException)
@@ -117,5 +118,8 @@ public sealed partial class ReconcileLoop(
 
         [LoggerMessage(EventId = 2006, Level = LogLevel.Error, Message = "Apply failed; retrying with backoff: {Error}")]
         public static partial void ApplyFailed(ILogger logger, string error);
+
+        [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "Data plane: {Warning}")]
+        public static partial void DataPlane(ILogger logger, string warning);
     }
 }

@@ -18,6 +18,9 @@ public sealed class ReconcileStatus
     public Dictionary<ReconcileResult, long> Counts { get; } = [];
     public long Failures { get; private set; }
 
+    /// <summary>False while some data-plane step could not be done (no NET_ADMIN, no IPVS in the kernel).</summary>
+    public bool DataPlaneComplete => LastOutcome is null || LastOutcome.DataPlaneWarnings.Count == 0;
+
     /// <summary>True while the live files differ from what the cluster asks for (a rejection or a failed apply).</summary>
     public bool ConfigStale => LastFailure is not null;
 

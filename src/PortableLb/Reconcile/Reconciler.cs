@@ -28,14 +28,18 @@ public sealed record ReconcileOutcome(
     WriteOutcome? Ipvs,
     WriteOutcome? Exabgp,
     IReadOnlyList<(Daemon Daemon, ReloadResult Result)> Reloads,
-    IReadOnlyList<string> Failures);
+    IReadOnlyList<string> Failures)
+{
+    /// <summary>Data-plane steps that could not be done (no NET_ADMIN, no IPVS); empty when complete or not managed.</summary>
+    public IReadOnlyList<string> DataPlaneWarnings { get; init; } = [];
+}
 
 /// <summary>
 /// One reconcile, from a whole snapshot: build, render, validate what changed, write atomically, reload the daemons
 /// whose file changed. The order is fixed here and only here. A rejected candidate leaves the live files alone and is
 /// remembered, so the same bad input is not validated again until something changes.
 /// </summary>
-public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepalived, IConfigValidator exabgp, IDaemonReloader reloader, string configDirectory)
+public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepalived, IConfigValidator exabgp, IDaemonReloader reloader, string configDirectory, DataPlane? dataPlane = null)
 {
     private readonly HashSet<Daemon> _reloadDue = [];
     private DesiredState? _applied;
@@ -72,6 +76,8 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
             return new ReconcileOutcome(ReconcileResult.Rejected, build, null, null, [], failures);
         }
 
+        // Marks and local routes first: a reloaded keepalived must find the packets its fwmark servers expect.
+        var dataPlaneResult = dataPlane is null ? null : await dataPlane.ApplyAsync(build.State, cancellationToken).ConfigureAwait(false);
         var ipvsWrite = await AtomicFileWriter.WriteAsync(IpvsPath, configs.IpvsConf, cancellationToken).ConfigureAwait(false);
         var exabgpWrite = await AtomicFileWriter.WriteAsync(ExabgpPath, configs.ExabgpConf, cancellationToken).ConfigureAwait(false);
         if (ipvsWrite == WriteOutcome.Written) _reloadDue.Add(Daemon.Keepalived);
@@ -92,7 +98,10 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
         {
             throw new InvalidOperationException($"{string.Join(", ", _reloadDue)} did not confirm loading the new config; retrying");
         }
-        return new ReconcileOutcome(ReconcileResult.Applied, build, ipvsWrite, exabgpWrite, reloads, []);
+        return new ReconcileOutcome(ReconcileResult.Applied, build, ipvsWrite, exabgpWrite, reloads, [])
+        {
+            DataPlaneWarnings = dataPlaneResult?.Warnings ?? [],
+        };
     }
 
     /// <summary>

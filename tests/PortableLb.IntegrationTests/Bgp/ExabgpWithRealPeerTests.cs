@@ -45,7 +45,7 @@ public sealed class ExabgpWithRealPeerTests
                 "--node-ip", BgpLab.LbAddress, "--pod-ip", BgpLab.LbAddress, "--config-dir", run, "--listen", "127.0.0.1:0",
                 "--keepalived-pidfile", Path.Combine(run, "keepalived.pid"),
                 "--exabgp-pidfile", Path.Combine(run, "exabgp.pid"), "--exabgp-log", Path.Combine(run, "exabgp.log"),
-                "--debounce", "20", "--withdraw-grace", "0",
+                "--debounce", "20", "--withdraw-grace", "0", "--data-plane", "off",
             ], output);
             var config = Path.Combine(run, "exabgp.conf");
             await Eventually.True(() => File.Exists(config) && File.ReadAllText(config).Contains("route 198.51.100.77/32"), "the first exabgp.conf");

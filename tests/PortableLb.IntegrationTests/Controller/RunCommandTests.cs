@@ -81,7 +81,7 @@ public sealed class RunCommandTests
             "--objects", _objects, "--tuning", Path.Combine(_root, "tuning.yaml"),
             "--node-ip", "127.0.0.1", "--pod-ip", "127.0.0.1", "--config-dir", _run, "--listen", "127.0.0.1:0",
             "--keepalived-pidfile", Path.Combine(_run, "keepalived.pid"), "--exabgp-pidfile", Path.Combine(_run, "exabgp.pid"),
-            "--withdraw-grace", "2", "--debounce", "30",
+            "--withdraw-grace", "2", "--debounce", "30", "--data-plane", "off",
         ]);
         _processes.Add(process);
         return process;

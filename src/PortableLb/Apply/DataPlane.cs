@@ -1,0 +1,141 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using PortableLb.Model;
+using PortableLb.Validation;
+
+namespace PortableLb.Apply;
+
+public sealed record DataPlaneResult(bool Complete, IReadOnlyList<string> Warnings);
+
+/// <summary>
+/// What the LB pod's own network namespace needs besides IPVS, reconciled like the config files:
+/// each Service address is accepted as local (thesis 5.3: "a routing rule to accept the packets toward those IPs
+/// as local"), prefix addresses get the packet marks their fwmark virtual servers match, and the IPVS sysctls that
+/// make removal and draining safe are set. Without NET_ADMIN, or on a kernel without IPVS, each step that cannot be
+/// done becomes a warning, never a crash.
+/// </summary>
+public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys")
+{
+    public const string NftTable = "portable_lb";
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The IPVS sysctls, each with its reason:
+    /// expire_nodest_conn drops connections to a removed real server at once instead of black-holing them;
+    /// expire_quiescent_template drops persistence entries to a weight-0 (draining) server so sticky clients move on;
+    /// conntrack keeps netfilter's connection tracking for IPVS NAT traffic, which the pod's SNAT/masquerade needs.
+    /// </summary>
+    public static readonly IReadOnlyList<(string Key, string Value)> Sysctls =
+    [
+        ("net/ipv4/vs/expire_nodest_conn", "1"),
+        ("net/ipv4/vs/expire_quiescent_template", "1"),
+        ("net/ipv4/vs/conntrack", "1"),
+    ];
+
+    private HashSet<IPNetwork> _routes = [];
+    private string? _ruleset;
+
+    public async Task<DataPlaneResult> ApplyAsync(DesiredState state, CancellationToken cancellationToken)
+    {
+        var warnings = new List<string>();
+        var wanted = state.VirtualServers.Select(v => v.Address switch
+        {
+            VirtualAddress.Socket s => new IPNetwork(s.Address, s.Address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128),
+            VirtualAddress.Fwmark f => f.Prefix,
+            _ => throw new InvalidOperationException("unknown virtual address"),
+        }).Concat(state.Announcements.Select(a => a.Prefix)).ToHashSet();
+
+        foreach (var network in wanted.Where(n => !_routes.Contains(n)))
+        {
+            if (await IpAsync(network, "replace", warnings, cancellationToken).ConfigureAwait(false)) _routes.Add(network);
+        }
+        foreach (var network in _routes.Where(n => !wanted.Contains(n)).ToList())
+        {
+            if (await IpAsync(network, "del", warnings, cancellationToken).ConfigureAwait(false)) _routes.Remove(network);
+        }
+
+        var ruleset = Ruleset(state);
+        if (ruleset != _ruleset)
+        {
+            var result = await RunAsync("nft", ["-f", "-"], ruleset, cancellationToken).ConfigureAwait(false);
+            if (result.ExitCode == 0) _ruleset = ruleset;
+            else warnings.Add($"nft: the packet-mark rules were not installed: {result.StandardError.Trim()}");
+        }
+
+        if (state.VirtualServers.Count > 0) SetSysctls(warnings);
+        return new DataPlaneResult(warnings.Count == 0, warnings);
+    }
+
+    /// <summary>
+    /// The whole table, replaced atomically by one `nft -f`: a mark per fwmark virtual server, set before routing so
+    /// IPVS sees it. An empty table is kept rather than deleted, so the next apply is a plain replacement.
+    /// </summary>
+    public static string Ruleset(DesiredState state)
+    {
+        var text = new StringBuilder();
+        text.Append($"table inet {NftTable}\n");
+        text.Append($"delete table inet {NftTable}\n");
+        text.Append($"table inet {NftTable} {{\n");
+        text.Append("    chain prerouting {\n");
+        text.Append("        type filter hook prerouting priority mangle; policy accept;\n");
+        foreach (var mark in state.PacketMarks)
+        {
+            var family = mark.Prefix.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? "ip" : "ip6";
+            var protocol = mark.Protocol.ToString().ToLowerInvariant();
+            text.Append(CultureInfo.InvariantCulture, $"        {family} daddr {mark.Prefix} {protocol} dport {mark.Port} meta mark set {mark.Mark}\n");
+        }
+        text.Append("    }\n}\n");
+        return text.ToString();
+    }
+
+    private async Task<bool> IpAsync(IPNetwork network, string verb, List<string> warnings, CancellationToken cancellationToken)
+    {
+        var family = network.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? "-4" : "-6";
+        var result = await RunAsync("ip", [family, "route", verb, "local", network.ToString(), "dev", "lo"], null, cancellationToken).ConfigureAwait(false);
+        if (result.ExitCode == 0) return true;
+        warnings.Add($"ip route {verb} local {network} dev lo: {result.StandardError.Trim()}");
+        return false;
+    }
+
+    private void SetSysctls(List<string> warnings)
+    {
+        foreach (var (key, value) in Sysctls)
+        {
+            var path = Path.Combine(procSys, key);
+            try
+            {
+                if (File.Exists(path) && File.ReadAllText(path).Trim() == value) continue;
+                File.WriteAllText(path, value);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                warnings.Add($"sysctl {key.Replace('/', '.')}={value}: {(File.Exists(path) ? e.Message : "no such setting (is ip_vs loaded?)")}");
+            }
+        }
+    }
+
+    private async Task<ProcessResult> RunAsync(string program, IReadOnlyList<string> arguments, string? input, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (input is null) return await runner.RunAsync(program, arguments, null, Timeout, cancellationToken).ConfigureAwait(false);
+            // nft reads the ruleset from a file; a private temp file keeps it off the command line.
+            var file = Path.GetTempFileName();
+            try
+            {
+                await File.WriteAllTextAsync(file, input, cancellationToken).ConfigureAwait(false);
+                return await runner.RunAsync(program, arguments.Select(a => a == "-" ? file : a).ToList(), null, Timeout, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                File.Delete(file);
+            }
+        }
+        catch (Exception e) when (e is MissingProgramException or TimeoutException)
+        {
+            return new ProcessResult(-1, "", e.Message);
+        }
+    }
+}

@@ -1,0 +1,87 @@
+using PortableLb.Apply;
+using PortableLb.Model;
+using PortableLb.Validation;
+
+namespace PortableLb.IntegrationTests.Controller;
+
+/// <summary>The data plane applied for real, inside a network namespace the test creates and deletes.</summary>
+[CancelAfter(60_000)]
+public sealed class DataPlaneTests
+{
+    /// <summary>Runs every command inside the namespace, as the ipvs container runs in the LB pod's.</summary>
+    private sealed class InNamespace(string ns) : IProcessRunner
+    {
+        private readonly ProcessRunner _inner = new();
+
+        public Task<ProcessResult> RunAsync(string program, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string>? environment, TimeSpan timeout, CancellationToken cancellationToken) =>
+            _inner.RunAsync("ip", ["netns", "exec", ns, program, .. arguments], environment, timeout, cancellationToken);
+    }
+
+    private static async Task<string> Ip(params string[] arguments)
+    {
+        var result = await new ProcessRunner().RunAsync("ip", arguments, null, TimeSpan.FromSeconds(10), CancellationToken.None);
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        return result.StandardOutput;
+    }
+
+    private static DesiredState State(params string[] annotations)
+    {
+        var yaml = string.Concat(annotations.Select((address, i) =>
+            $"apiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, namespace: default, annotations: {{portable-lb.io/addresses: \"{address}\"}}}}\n"
+            + "spec: {type: LoadBalancer, loadBalancerClass: portable-lb.io/ipvs, ports: [{port: 80}]}\n---\n"
+            + $"apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: s{i}-1, namespace: default, labels: {{kubernetes.io/service-name: s{i}}}}}\n"
+            + "addressType: IPv4\nports: [{port: 80}]\nendpoints: [{addresses: [10.244.1.1]}]\n---\n"));
+        var snapshot = PortableLb.Sources.ManifestReader.ReadText(yaml, "test").Snapshot;
+        return DesiredStateBuilder.Build(snapshot, PortableLb.Tuning.TuningSettings.Default, NodeAddresses.None).State;
+    }
+
+    [Test]
+    public async Task Addresses_become_local_prefixes_get_marks_and_what_goes_away_is_removed()
+    {
+        Daemons.Require("ip", "nft");
+        Daemons.RequireRoot();
+        var ns = $"plb-dp-{Guid.NewGuid().ToString("N")[..8]}";
+        await Ip("netns", "add", ns);
+        try
+        {
+            await Ip("-n", ns, "link", "set", "lo", "up");
+            var dataPlane = new DataPlane(new InNamespace(ns));
+
+            var both = State("198.51.100.10", "203.0.113.0/24");
+            var result = await dataPlane.ApplyAsync(both, CancellationToken.None);
+            var routes = await Ip("-n", ns, "route", "show", "table", "local");
+            Assert.That(routes, Does.Contain("local 198.51.100.10 dev lo").And.Contain("local 203.0.113.0/24 dev lo"));
+            var mark = both.PacketMarks.Single().Mark;
+            var rules = (await new InNamespace(ns).RunAsync("nft", ["list", "table", "inet", DataPlane.NftTable], null, TimeSpan.FromSeconds(10), CancellationToken.None)).StandardOutput;
+            Assert.That(rules, Does.Contain($"ip daddr 203.0.113.0/24 tcp dport 80 meta mark set 0x{mark:x8}"));
+            Assert.That(result.Warnings, Has.All.StartsWith("sysctl net.ipv4.vs."), "only the IPVS sysctls are missing on a kernel without ip_vs");
+
+            await dataPlane.ApplyAsync(State("198.51.100.10"), CancellationToken.None);
+            routes = await Ip("-n", ns, "route", "show", "table", "local");
+            Assert.That(routes, Does.Contain("local 198.51.100.10 dev lo").And.Not.Contain("203.0.113.0/24"));
+            rules = (await new InNamespace(ns).RunAsync("nft", ["list", "table", "inet", DataPlane.NftTable], null, TimeSpan.FromSeconds(10), CancellationToken.None)).StandardOutput;
+            Assert.That(rules, Does.Not.Contain("meta mark set"));
+        }
+        finally
+        {
+            await Ip("netns", "del", ns);
+        }
+    }
+
+    [Test]
+    public async Task Without_the_tools_every_step_becomes_a_warning_not_a_crash()
+    {
+        var dataPlane = new DataPlane(new MissingTools(), procSys: "/nonexistent");
+        var result = await dataPlane.ApplyAsync(State("198.51.100.10", "203.0.113.0/24"), CancellationToken.None);
+        Assert.That(result.Complete, Is.False);
+        Assert.That(result.Warnings, Has.Some.StartsWith("ip route replace local 198.51.100.10/32").And.Some.StartsWith("nft:"));
+    }
+
+    private sealed class MissingTools : IProcessRunner
+    {
+        public Task<ProcessResult> RunAsync(string program, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string>? environment, TimeSpan timeout, CancellationToken cancellationToken) =>
+            throw new MissingProgramException(program, new Win32ExceptionStandIn());
+    }
+
+    private sealed class Win32ExceptionStandIn() : Exception("No such file or directory");
+}

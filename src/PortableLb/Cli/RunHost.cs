@@ -40,6 +40,12 @@ public static class RunHost
         services.AddSingleton<IProcessRunner, ProcessRunner>();
         services.AddSingleton<ISignalSender, LibcSignalSender>();
         services.AddSingleton<IClusterSource>(provider => CreateSource(options, provider));
+        if (options.Objects.Count == 0)
+        {
+            services.AddSingleton(provider => new KubernetesClient(ClusterConfig.Load(options.Kubeconfig, options.Context, provider.GetRequiredService<TimeProvider>())));
+            services.AddSingleton<IServiceEventSink>(provider => new KubernetesServiceEvents(
+                provider.GetRequiredService<KubernetesClient>(), Environment.MachineName, provider.GetRequiredService<ILogger<KubernetesServiceEvents>>()));
+        }
         services.AddSingleton<ITuningProvider>(_ => options switch
         {
             { TuningFile: { } file } => new FileTuning(file),
@@ -63,7 +69,7 @@ public static class RunHost
         services.AddSingleton(provider => new ReconcileLoop(
             provider.GetRequiredService<IClusterSource>(), provider.GetRequiredService<ITuningProvider>(), provider.GetRequiredService<Reconciler>(), node,
             options.Services, ReconcileLoopOptions.Default with { Debounce = options.Debounce }, provider.GetRequiredService<ReconcileStatus>(),
-            provider.GetRequiredService<ILogger<ReconcileLoop>>()));
+            provider.GetRequiredService<ILogger<ReconcileLoop>>(), events: provider.GetService<IServiceEventSink>()));
         if (options.Keepalived == KeepalivedLayout.Supervise)
         {
             services.AddSingleton(provider => new KeepalivedSupervisor(
@@ -85,13 +91,12 @@ public static class RunHost
     {
         var loggers = provider.GetRequiredService<ILoggerFactory>();
         if (options.Objects.Count > 0) return new ManifestFolderSource(options.Objects, loggers.CreateLogger<ManifestFolderSource>());
-        var endpoint = ClusterConfig.Load(options.Kubeconfig, options.Context, provider.GetRequiredService<TimeProvider>());
-        var client = new KubernetesClient(endpoint);
+        var client = provider.GetRequiredService<KubernetesClient>();
         // A namespaced Role: the Services named, else the namespace of the pod's service account or kubeconfig context.
         var ns = options.Services.Select(s => s.Namespace).Distinct().ToList() switch
         {
             [var only] => only,
-            [] => endpoint.Namespace ?? "default",
+            [] => client.Endpoint.Namespace ?? "default",
             var many => throw new InvalidOperationException($"--service names several namespaces ({string.Join(", ", many)}); one LB Deployment serves one namespace"),
         };
         var tuningName = options.TuningConfigMap is { } configMap && configMap.Namespace == ns ? configMap.Name : null;

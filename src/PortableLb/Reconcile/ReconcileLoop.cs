@@ -17,7 +17,8 @@ public sealed record ReconcileLoopOptions(TimeSpan Debounce, TimeSpan InitialRet
 /// </summary>
 public sealed partial class ReconcileLoop(
     IClusterSource source, ITuningProvider tuning, Reconciler reconciler, NodeAddresses node, IReadOnlyCollection<ServiceName>? only,
-    ReconcileLoopOptions options, ReconcileStatus status, ILogger<ReconcileLoop> logger, TimeProvider? time = null)
+    ReconcileLoopOptions options, ReconcileStatus status, ILogger<ReconcileLoop> logger, TimeProvider? time = null,
+    Diagnostics.IServiceEventSink? events = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
@@ -88,6 +89,7 @@ public sealed partial class ReconcileLoop(
                     break;
             }
             foreach (var error in outcome.Build.Errors) Log.ObjectRejected(logger, error.ToString());
+            await ReportAsync(outcome, cancellationToken).ConfigureAwait(false);
             foreach (var warning in outcome.DataPlaneWarnings) Log.DataPlane(logger, warning);
             return false;
         }
@@ -96,6 +98,21 @@ public sealed partial class ReconcileLoop(
             status.RecordFailure(e.Message, _time.GetUtcNow());
             Log.ApplyFailed(logger, e.Message);
             return true;
+        }
+    }
+
+    /// <summary>Each rejected Service gets its errors as an Event; a rejected candidate is reported on every Service it held.</summary>
+    private async Task ReportAsync(ReconcileOutcome outcome, CancellationToken cancellationToken)
+    {
+        if (events is null) return;
+        foreach (var group in outcome.Build.Errors.Where(e => e.Object.Kind == "Service").GroupBy(e => new ServiceName(e.Object.Namespace, e.Object.Name)))
+        {
+            await events.ReportAsync(group.Key, "InvalidService", string.Join("; ", group.Select(e => $"{e.Field}: {e.Message}")), cancellationToken).ConfigureAwait(false);
+        }
+        if (outcome.Result != ReconcileResult.Rejected) return;
+        foreach (var service in outcome.Build.Services.Select(s => s.Name))
+        {
+            await events.ReportAsync(service, "ConfigRejected", "the daemons rejected the new config; the last good one stays live: " + string.Join("; ", outcome.Failures), cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -1,0 +1,57 @@
+using Microsoft.Extensions.Logging;
+using PortableLb.Kubernetes;
+using PortableLb.Kubernetes.Models;
+using PortableLb.Model;
+
+namespace PortableLb.Diagnostics;
+
+/// <summary>Where a Service's problems are reported so `kubectl describe service` shows them.</summary>
+public interface IServiceEventSink
+{
+    Task ReportAsync(ServiceName service, string reason, string note, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// events.k8s.io/v1 Events on the Service. The same note for the same Service is sent once, not on every reconcile,
+/// so a lasting problem is one Event rather than a stream of them. Failing to report never fails a reconcile.
+/// </summary>
+public sealed partial class KubernetesServiceEvents(KubernetesClient client, string instance, ILogger<KubernetesServiceEvents> logger, TimeProvider? time = null) : IServiceEventSink
+{
+    public const string Controller = "portable-lb.io/ipvs";
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly Dictionary<ServiceName, string> _lastNote = [];
+
+    public async Task ReportAsync(ServiceName service, string reason, string note, CancellationToken cancellationToken)
+    {
+        if (_lastNote.TryGetValue(service, out var last) && last == note) return;
+        _lastNote[service] = note;
+        var now = _time.GetUtcNow();
+        try
+        {
+            await client.CreateAsync(Resources.Events, service.Namespace, new Event
+            {
+                Metadata = new ObjectMeta { Name = $"{service.Name}.{now.ToUnixTimeMilliseconds():x}", Namespace = service.Namespace },
+                EventTime = now,
+                ReportingController = Controller,
+                ReportingInstance = instance,
+                Action = "Reconcile",
+                Reason = reason,
+                // The API caps a note at 1 kB.
+                Note = note.Length > 1000 ? note[..1000] : note,
+                Type = "Warning",
+                Regarding = new ObjectReference { ApiVersion = "v1", Kind = "Service", Namespace = service.Namespace, Name = service.Name },
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is KubernetesApiException or HttpRequestException or TimeoutException)
+        {
+            _lastNote.Remove(service);
+            Log.NotReported(logger, service.ToString(), e.Message);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 6001, Level = LogLevel.Warning, Message = "Could not record an Event on Service {Service}: {Error}")]
+        public static partial void NotReported(ILogger logger, string service, string error);
+    }
+}

@@ -1,0 +1,66 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using PortableLb.Diagnostics;
+using PortableLb.Model;
+using PortableLb.Reconcile;
+using static PortableLb.Tests.Model.Cluster;
+
+namespace PortableLb.Tests.Diagnostics;
+
+public sealed partial class MetricsWriterTests
+{
+    [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?<labels>\{[a-zA-Z_][a-zA-Z0-9_]*=""(?:[^""\\\n]|\\.)*""(?:,[a-zA-Z_][a-zA-Z0-9_]*=""(?:[^""\\\n]|\\.)*"")*\})? (?<value>\S+)\z")]
+    private static partial Regex Sample();
+
+    /// <summary>Parses the exposition back the way Prometheus would, failing on anything it would reject.</summary>
+    private static Dictionary<string, double> Parse(string text)
+    {
+        var typed = new HashSet<string>();
+        var samples = new Dictionary<string, double>();
+        foreach (var line in text.Split('\n').Where(l => l.Length > 0))
+        {
+            if (line.StartsWith("# TYPE ", StringComparison.Ordinal))
+            {
+                var parts = line.Split(' ');
+                Assert.That(parts[3], Is.AnyOf("counter", "gauge"));
+                Assert.That(typed.Add(parts[2]), Is.True, $"TYPE for {parts[2]} given twice");
+                continue;
+            }
+            if (line.StartsWith("# HELP ", StringComparison.Ordinal)) continue;
+            var match = Sample().Match(line);
+            Assert.That(match.Success, Is.True, $"not a valid sample line: {line}");
+            Assert.That(typed, Does.Contain(match.Groups["name"].Value), $"{line} has no TYPE before it");
+            samples[match.Groups["name"].Value + match.Groups["labels"].Value] = double.Parse(match.Groups["value"].Value, CultureInfo.InvariantCulture);
+        }
+        return samples;
+    }
+
+    [Test]
+    public void The_exposition_parses_back_and_counts_what_the_last_reconcile_saw()
+    {
+        var status = new ReconcileStatus();
+        var build = DesiredStateBuilder.Build(FromYaml(Service("web") + Slice("web", "[{addresses: [10.244.1.1]}, {addresses: [10.244.1.2], conditions: {ready: false, serving: true, terminating: true}}]")
+            + Service("bad", address: "nope")), WithPeer, Node);
+        status.Record(new ReconcileOutcome(ReconcileResult.Applied, build, null, null, [], []), [], [], TimeSpan.FromMilliseconds(12), DateTimeOffset.FromUnixTimeSeconds(1_800_000_000));
+
+        var samples = Parse(MetricsWriter.Write(status, sourcesReady: true));
+        Assert.That(samples["portable_lb_reconciles_total{result=\"applied\"}"], Is.EqualTo(1));
+        Assert.That(samples["portable_lb_real_servers{state=\"ready\"}"], Is.EqualTo(1));
+        Assert.That(samples["portable_lb_real_servers{state=\"draining\"}"], Is.EqualTo(1));
+        Assert.That(samples["portable_lb_virtual_servers"], Is.EqualTo(1));
+        Assert.That(samples["portable_lb_announcements"], Is.EqualTo(1));
+        Assert.That(samples["portable_lb_rejected_objects"], Is.EqualTo(1));
+        Assert.That(samples["portable_lb_config_stale"], Is.Zero);
+        Assert.That(samples["portable_lb_last_success_timestamp_seconds"], Is.EqualTo(1_800_000_000));
+        Assert.That(samples["portable_lb_sources_ready"], Is.EqualTo(1));
+    }
+
+    [Test]
+    public void A_failed_apply_shows_as_stale_config_and_a_failure_count()
+    {
+        var status = new ReconcileStatus();
+        status.RecordFailure("disk full", DateTimeOffset.UtcNow);
+        var samples = Parse(MetricsWriter.Write(status, sourcesReady: false));
+        Assert.That((samples["portable_lb_config_stale"], samples["portable_lb_reconciles_total{result=\"failed\"}"], samples["portable_lb_sources_ready"]), Is.EqualTo((1.0, 1.0, 0.0)));
+    }
+}

@@ -141,6 +141,8 @@ Task("Bench")
     DotNetRun(project, new ProcessArgumentBuilder().Append("--filter").AppendQuoted(benchFilter), settings);
     DotNetRun(project, new ProcessArgumentBuilder().Append("peak-rss"), settings);
     DotNetRun(project, new ProcessArgumentBuilder().Append("informer"), settings);
+    DotNetRun(project, new ProcessArgumentBuilder().Append("run-latency"), settings);
+    DotNetRun(project, new ProcessArgumentBuilder().Append("run-memory"), settings);
 });
 
 Task("Publish")

@@ -9,6 +9,8 @@ return args switch
     ["peak-rss", ..] => PeakRss.Report([1_000, 10_000]),
     ["peak-rss-one", var size] => PeakRss.MeasureOne(int.Parse(size)),
     ["informer", ..] => await InformerBench.RunAsync(events: 1_000),
+    ["run-latency", ..] => await RunBench.LatencyAsync(events: 40),
+    ["run-memory", ..] => await RunBench.MemoryAsync(),
     _ => RunBenchmarks(args),
 };
 

@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using PortableLb.Apply;
+using PortableLb.Model;
+using PortableLb.Reconcile;
+using PortableLb.Rendering;
+using PortableLb.Sources;
+using PortableLb.Tuning;
+using PortableLb.Validation;
+
+namespace PortableLb.Benchmarks;
+
+/// <summary>
+/// The controller's reconcile after one endpoint changed, with the real keepalived -t and exabgp --test, real atomic
+/// writes, and reloads recorded instead of signalled; and the resident memory of a running `portable-lb run`.
+/// </summary>
+public static class RunBench
+{
+    private sealed class CountingReloader : IDaemonReloader
+    {
+        public int Reloads { get; private set; }
+
+        public Task<ReloadResult> ReloadAsync(Daemon daemon, CancellationToken cancellationToken)
+        {
+            Reloads++;
+            return Task.FromResult(ReloadResult.Signalled);
+        }
+    }
+
+    public static async Task<int> LatencyAsync(int events)
+    {
+        var node = new NodeAddresses(System.Net.IPAddress.Parse("198.18.255.1"), null, System.Net.IPAddress.Parse("198.18.254.1"), null);
+        var tuning = TuningParser.Parse(SyntheticCluster.Tuning, "bench").Tuning!;
+        Console.WriteLine("| endpoints | events | median | p99 | max |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|");
+        foreach (var size in new[] { 10, 1_000, 10_000 })
+        {
+            var folder = Directory.CreateTempSubdirectory("portable-lb-run-bench-").FullName;
+            try
+            {
+                var runner = new ProcessRunner();
+                var reloader = new CountingReloader();
+                var reconciler = new Reconciler(new ConfigRenderer(TemplateSet.Embedded()), new KeepalivedValidator(runner), new ExabgpValidator(runner), reloader, folder);
+                var snapshots = new[]
+                {
+                    ManifestReader.ReadText(SyntheticCluster.Manifests(size), "bench").Snapshot,
+                    ManifestReader.ReadText(SyntheticCluster.Manifests(size, generation: 1), "bench").Snapshot,
+                };
+                await reconciler.ReconcileAsync(snapshots[1], tuning, node, null, CancellationToken.None);
+                var times = new List<double>();
+                for (var i = 0; i < events; i++)
+                {
+                    var clock = Stopwatch.StartNew();
+                    var outcome = await reconciler.ReconcileAsync(snapshots[i % 2], tuning, node, null, CancellationToken.None);
+                    times.Add(clock.Elapsed.TotalMilliseconds);
+                    if (outcome.Result != ReconcileResult.Applied) throw new InvalidOperationException($"event {i}: {outcome.Result} {string.Join("; ", outcome.Failures)}");
+                }
+                times.Sort();
+                Console.WriteLine($"| {size:N0} | {events} | {times[times.Count / 2]:0.0} ms | {times[(int)Math.Ceiling(0.99 * times.Count) - 1]:0.0} ms | {times[^1]:0.0} ms |");
+            }
+            finally
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+        }
+        return 0;
+    }
+
+    public static async Task<int> MemoryAsync()
+    {
+        Console.WriteLine("| endpoints | RSS of `portable-lb run` after its first apply | after 50 more changes |");
+        Console.WriteLine("|---:|---:|---:|");
+        foreach (var size in new[] { 1_000, 10_000 })
+        {
+            var folder = Directory.CreateTempSubdirectory("portable-lb-run-rss-").FullName;
+            Process? run = null;
+            try
+            {
+                var objects = Directory.CreateDirectory(Path.Combine(folder, "objects")).FullName;
+                var manifest = Path.Combine(objects, "cluster.yaml");
+                await File.WriteAllTextAsync(manifest, SyntheticCluster.Manifests(size));
+                await File.WriteAllTextAsync(Path.Combine(folder, "tuning.yaml"), SyntheticCluster.Tuning);
+                var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "portable-lb.dll"), "run", "--objects", objects,
+                    "--tuning", Path.Combine(folder, "tuning.yaml"), "--node-ip", "198.18.255.1", "--pod-ip", "198.18.254.1", "--config-dir", folder,
+                    "--listen", "127.0.0.1:0", "--data-plane", "off", "--keepalived-pidfile", Path.Combine(folder, "k.pid"), "--exabgp-pidfile", Path.Combine(folder, "e.pid")])
+                {
+                    RedirectStandardOutput = true,
+                    RedirectStandardError = true,
+                };
+                run = Process.Start(start)!;
+                run.BeginOutputReadLine();
+                run.BeginErrorReadLine();
+                var ipvs = Path.Combine(folder, "ipvs.conf");
+                await WaitAsync(() => File.Exists(ipvs));
+                await Task.Delay(TimeSpan.FromSeconds(2));
+                var first = Rss(run.Id);
+                for (var g = 1; g <= 50; g++)
+                {
+                    var before = File.GetLastWriteTimeUtc(ipvs);
+                    await File.WriteAllTextAsync(manifest, SyntheticCluster.Manifests(size, generation: g));
+                    await WaitAsync(() => File.GetLastWriteTimeUtc(ipvs) != before);
+                }
+                await Task.Delay(TimeSpan.FromSeconds(2));
+                Console.WriteLine($"| {size:N0} | {first / 1024.0:0.0} MiB | {Rss(run.Id) / 1024.0:0.0} MiB |");
+            }
+            finally
+            {
+                if (run is { HasExited: false }) run.Kill(entireProcessTree: true);
+                run?.Dispose();
+                Directory.Delete(folder, recursive: true);
+            }
+        }
+        return 0;
+    }
+
+    private static long Rss(int pid) =>
+        long.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+
+    private static async Task WaitAsync(Func<bool> condition)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (clock.Elapsed > TimeSpan.FromSeconds(60)) throw new TimeoutException("portable-lb run did not apply in time");
+            await Task.Delay(10);
+        }
+    }
+}

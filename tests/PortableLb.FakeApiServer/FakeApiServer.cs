@@ -52,6 +52,13 @@ public sealed class FakeApiServer : IAsyncDisposable
     public FakeStore Store => _store;
 
     private readonly List<(DateTimeOffset At, string Request)> _requests = [];
+    private readonly List<(DateTimeOffset At, HttpStatusCode Code)> _injected = [];
+
+    /// <summary>When each injected failure was answered, in order.</summary>
+    public IReadOnlyList<(DateTimeOffset At, HttpStatusCode Code)> InjectedFailures
+    {
+        get { lock (_injected) return _injected.ToList(); }
+    }
 
     /// <summary>Requests received so far, in order, as "GET /api/v1/…?…" with their arrival time.</summary>
     public IReadOnlyList<(DateTimeOffset At, string Request)> Requests
@@ -149,6 +156,7 @@ public sealed class FakeApiServer : IAsyncDisposable
         }
         if (failure is { } injected)
         {
+            lock (_injected) _injected.Add((DateTimeOffset.UtcNow, injected.Code));
             if (injected.RetryAfter is { } wait) context.Response.Headers.RetryAfter = ((int)Math.Ceiling(wait.TotalSeconds)).ToString();
             await WriteStatusAsync(context.Response, injected.Code, injected.Code.ToString(), "injected by the test");
             return;

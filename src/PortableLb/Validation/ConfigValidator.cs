@@ -21,6 +21,9 @@ public interface IConfigValidator
 /// </summary>
 public abstract class DaemonConfigValidator(IProcessRunner runner, string program, TimeSpan timeout) : IConfigValidator
 {
+    /// <summary>Where the scratch folders go; the system temp folder unless a caller (a test) wants its own.</summary>
+    public string ScratchRoot { get; init; } = Path.GetTempPath();
+
     public abstract string Daemon { get; }
 
     protected abstract IReadOnlyList<string> Arguments(string file);
@@ -29,7 +32,7 @@ public abstract class DaemonConfigValidator(IProcessRunner runner, string progra
 
     public async Task<ValidationResult> ValidateAsync(string config, CancellationToken cancellationToken)
     {
-        var directory = Directory.CreateTempSubdirectory("portable-lb-validate-");
+        var directory = Directory.CreateDirectory(Path.Combine(ScratchRoot, $"portable-lb-validate-{Guid.NewGuid():N}"));
         try
         {
             var file = Path.Combine(directory.FullName, $"{Daemon}.conf");

@@ -76,8 +76,16 @@ public sealed class ValidatorTests
     public async Task Scratch_files_are_removed_after_validation()
     {
         Daemons.Require("keepalived");
-        var before = Directory.GetDirectories(Path.GetTempPath(), "portable-lb-validate-*").Length;
-        await new KeepalivedValidator(Runner).ValidateAsync(ValidIpvs, CancellationToken.None);
-        Assert.That(Directory.GetDirectories(Path.GetTempPath(), "portable-lb-validate-*"), Has.Length.LessThanOrEqualTo(before));
+        var root = Directory.CreateTempSubdirectory("portable-lb-scratch-").FullName;
+        try
+        {
+            var result = await new KeepalivedValidator(Runner) { ScratchRoot = root }.ValidateAsync(ValidIpvs, CancellationToken.None);
+            Assert.That(result.IsValid, Is.True);
+            Assert.That(Directory.EnumerateFileSystemEntries(root), Is.Empty);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
     }
 }

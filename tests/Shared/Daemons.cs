@@ -1,4 +1,4 @@
-namespace PortableLb.IntegrationTests;
+namespace PortableLb.Testing;
 
 /// <summary>
 /// Tests that need a real daemon call Require first. On a developer's machine without it the test is ignored with

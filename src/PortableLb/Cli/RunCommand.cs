@@ -85,8 +85,16 @@ public static class RunCommand
 
             Directory.CreateDirectory(options.ConfigDirectory);
             await using var app = RunHost.Build(options, node);
-            // The host handles SIGTERM itself and runs the withdraw → wait → stop sequence before it exits.
-            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                // The host handles SIGTERM itself and runs the withdraw → wait → stop sequence before it exits.
+                await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Kubernetes.Config.KubernetesConfigException e)
+            {
+                await errorOutput.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+                return ExitCodes.Fatal;
+            }
             await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
             return ExitCodes.Success;
         });

@@ -154,6 +154,25 @@ public sealed class RunCommandTests
         Assert.That(Exabgp, Does.Contain("neighbor 127.0.0.2"), "the session stays configured; only the routes go");
         Assert.That(Signals("exabgp"), Is.All.EqualTo("USR1"));
     }
+
+    [Test]
+    public async Task Without_any_Kubernetes_configuration_it_says_so_and_exits_2()
+    {
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "portable-lb.dll"), "run", "--config-dir", _run, "--listen", "127.0.0.1:0", "--data-plane", "off" })
+        {
+            start.ArgumentList.Add(argument);
+        }
+        start.Environment.Remove("KUBERNETES_SERVICE_HOST");
+        start.Environment.Remove("KUBECONFIG");
+        start.Environment["HOME"] = _root;
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(process.ExitCode, Is.EqualTo(2));
+        Assert.That(await stderr, Does.Contain("error: no Kubernetes configuration"));
+    }
 }
 
 internal static partial class Syscall

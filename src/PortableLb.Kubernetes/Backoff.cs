@@ -9,8 +9,6 @@ public sealed class Backoff(TimeSpan initial, TimeSpan cap, Random? random = nul
     private readonly Random _random = random ?? Random.Shared;
     private int _failures;
 
-    public int Failures => _failures;
-
     /// <summary>The next wait: uniform in [base/2, base] where base doubles per failure up to the cap.</summary>
     public TimeSpan Next(TimeSpan? serverAsked = null)
     {

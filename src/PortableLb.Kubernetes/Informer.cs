@@ -41,8 +41,8 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
     /// <summary>Completes after the first full list: before that, an empty Items means "not known yet", never "nothing".</summary>
     public Task Ready => _ready.Task;
 
-    /// <summary>A copy as of now; later changes do not show in it.</summary>
-    public IReadOnlyCollection<T> Items => _items.Values.ToList();
+    /// <summary>The objects as of now: an immutable snapshot, so later changes do not show in it.</summary>
+    public IEnumerable<T> Items => _items.Values;
 
     public string ResourceVersion => _resourceVersion;
 

@@ -16,7 +16,4 @@ public sealed class KubernetesApiException(HttpStatusCode statusCode, Status? st
 
     /// <summary>409: someone else wrote first (a stale resourceVersion) or the object already exists.</summary>
     public bool IsConflict => StatusCode == HttpStatusCode.Conflict;
-
-    /// <summary>Worth retrying after a pause: throttling and server-side trouble, not our own mistakes.</summary>
-    public bool IsTransient => StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.GatewayTimeout or >= HttpStatusCode.InternalServerError;
 }

@@ -15,4 +15,16 @@ public static class Eventually
             await Task.Delay(5);
         }
     }
+
+    /// <summary>For conditions that must ask another process (gobgp, say); context() explains a timeout.</summary>
+    public static async Task True(Func<Task<bool>> condition, string what, Func<string>? context = null, TimeSpan? timeout = null)
+    {
+        var limit = timeout ?? TimeSpan.FromSeconds(20);
+        var clock = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (clock.Elapsed > limit) Assert.Fail($"timed out after {limit.TotalSeconds:0.#} s waiting for: {what}\n{context?.Invoke()}");
+            await Task.Delay(20);
+        }
+    }
 }

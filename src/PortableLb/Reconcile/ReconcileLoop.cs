@@ -77,7 +77,7 @@ public sealed partial class ReconcileLoop(
         try
         {
             var outcome = await reconciler.ReconcileAsync(snapshot, settings, node, only, cancellationToken).ConfigureAwait(false);
-            status.Record(outcome, tuningErrors, source.InputErrors, _time.GetElapsedTime(started), _time.GetUtcNow());
+            status.Record(outcome, _time.GetElapsedTime(started), _time.GetUtcNow());
             switch (outcome.Result)
             {
                 case ReconcileResult.Applied:

@@ -1,6 +1,3 @@
-using PortableLb.Sources;
-using PortableLb.Tuning;
-
 namespace PortableLb.Reconcile;
 
 /// <summary>What the loop last did, for /readyz and /metrics. Written by the one worker, read by HTTP requests.</summary>
@@ -13,8 +10,6 @@ public sealed class ReconcileStatus
     public DateTimeOffset? LastAttempt { get; private set; }
     public string? LastFailure { get; private set; }
     public TimeSpan LastDuration { get; private set; }
-    public IReadOnlyList<TuningError> TuningErrors { get; private set; } = [];
-    public IReadOnlyList<ManifestError> InputErrors { get; private set; } = [];
     public Dictionary<ReconcileResult, long> Counts { get; } = [];
     public long Failures { get; private set; }
 
@@ -24,11 +19,11 @@ public sealed class ReconcileStatus
     /// <summary>True while the live files differ from what the cluster asks for (a rejection or a failed apply).</summary>
     public bool ConfigStale => LastFailure is not null;
 
-    public void Record(ReconcileOutcome outcome, IReadOnlyList<TuningError> tuningErrors, IReadOnlyList<ManifestError> inputErrors, TimeSpan duration, DateTimeOffset now)
+    public void Record(ReconcileOutcome outcome, TimeSpan duration, DateTimeOffset now)
     {
         lock (_lock)
         {
-            (LastOutcome, LastAttempt, LastDuration, TuningErrors, InputErrors) = (outcome, now, duration, tuningErrors, inputErrors);
+            (LastOutcome, LastAttempt, LastDuration) = (outcome, now, duration);
             Counts[outcome.Result] = Counts.GetValueOrDefault(outcome.Result) + 1;
             if (outcome.Result is ReconcileResult.Applied or ReconcileResult.Unchanged)
             {

@@ -44,6 +44,11 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
     private readonly HashSet<Daemon> _reloadDue = [];
     private DesiredState? _applied;
     private DesiredState? _rejected;
+
+    // What the live files hold: read from disk once (a restart finds the previous run's files), then known.
+    private string? _liveIpvs;
+    private string? _liveExabgp;
+    private bool _liveRead;
     private IReadOnlyList<string> _rejectedFailures = [];
 
     public string IpvsPath { get; } = Path.Combine(configDirectory, "ipvs.conf");
@@ -61,8 +66,12 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
 
         var configs = renderer.Render(build.State);
         var bgpOn = build.State.Bgp is not null;
-        var ipvsChanged = !await HasContentAsync(IpvsPath, configs.IpvsConf, cancellationToken).ConfigureAwait(false);
-        var exabgpChanged = !await HasContentAsync(ExabgpPath, configs.ExabgpConf, cancellationToken).ConfigureAwait(false);
+        if (!_liveRead)
+        {
+            (_liveIpvs, _liveExabgp, _liveRead) = (await ReadAsync(IpvsPath, cancellationToken).ConfigureAwait(false), await ReadAsync(ExabgpPath, cancellationToken).ConfigureAwait(false), true);
+        }
+        var ipvsChanged = configs.IpvsConf != _liveIpvs;
+        var exabgpChanged = configs.ExabgpConf != _liveExabgp;
 
         // Validate only what would change, and both before writing either: exabgp's check alone costs ~0.3 s.
         var checks = new List<Task<(string File, ValidationResult Verdict)>>();
@@ -80,6 +89,7 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
         var dataPlaneResult = dataPlane is null ? null : await dataPlane.ApplyAsync(build.State, cancellationToken).ConfigureAwait(false);
         var ipvsWrite = await AtomicFileWriter.WriteAsync(IpvsPath, configs.IpvsConf, cancellationToken).ConfigureAwait(false);
         var exabgpWrite = await AtomicFileWriter.WriteAsync(ExabgpPath, configs.ExabgpConf, cancellationToken).ConfigureAwait(false);
+        (_liveIpvs, _liveExabgp) = (configs.IpvsConf, configs.ExabgpConf);
         if (ipvsWrite == WriteOutcome.Written) _reloadDue.Add(Daemon.Keepalived);
         // With BGP off the file is only a comment that exabgp would refuse; exabgp keeps its last config until BGP returns.
         if (exabgpWrite == WriteOutcome.Written && bgpOn) _reloadDue.Add(Daemon.Exabgp);
@@ -116,7 +126,9 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
         var configs = renderer.Render(withdrawn);
         var verdict = await exabgp.ValidateAsync(configs.ExabgpConf, cancellationToken).ConfigureAwait(false);
         if (!verdict.IsValid) throw new InvalidOperationException($"the withdrawal config failed exabgp's check: {verdict.Output}");
-        if (await AtomicFileWriter.WriteAsync(ExabgpPath, configs.ExabgpConf, cancellationToken).ConfigureAwait(false) == WriteOutcome.Written)
+        var written = await AtomicFileWriter.WriteAsync(ExabgpPath, configs.ExabgpConf, cancellationToken).ConfigureAwait(false);
+        _liveExabgp = configs.ExabgpConf;
+        if (written == WriteOutcome.Written)
         {
             await reloader.ReloadAsync(Daemon.Exabgp, cancellationToken).ConfigureAwait(false);
         }
@@ -127,6 +139,6 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
     private static async Task<(string, ValidationResult)> CheckAsync(IConfigValidator validator, string file, string text, CancellationToken cancellationToken) =>
         (file, await validator.ValidateAsync(text, cancellationToken).ConfigureAwait(false));
 
-    private static async Task<bool> HasContentAsync(string path, string text, CancellationToken cancellationToken) =>
-        File.Exists(path) && await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false) == text;
+    private static async Task<string?> ReadAsync(string path, CancellationToken cancellationToken) =>
+        File.Exists(path) ? await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false) : null;
 }

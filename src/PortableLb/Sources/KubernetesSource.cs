@@ -41,8 +41,6 @@ public sealed class KubernetesSource : IClusterSource
     public ChangeSignal Changes { get; } = new();
     public IReadOnlyList<ManifestError> InputErrors => [];
 
-    public IReadOnlyList<InformerCounters> Counters => new[] { _services.Counters, _slices.Counters, _tuning?.Counters }.OfType<InformerCounters>().ToList();
-
     public ClusterSnapshot Snapshot() => new(_services.Items, _slices.Items, _tuning?.Items ?? []);
 
     public Task RunAsync(CancellationToken cancellationToken) =>

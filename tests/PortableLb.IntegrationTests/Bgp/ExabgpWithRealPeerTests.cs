@@ -52,7 +52,7 @@ public sealed class ExabgpWithRealPeerTests
 
             // The exabgp container starts once the controller has written a config.
             var exabgp = lab.StartExabgp(config, Path.Combine(run, "exabgp.pid"), Path.Combine(run, "exabgp.log"));
-            await EventuallyAsync(async () => (await lab.RoutesAsync()).Contains(Vip), "the route at the peer", output);
+            await Eventually.True(async () => (await lab.RoutesAsync()).Contains(Vip), "the route at the peer", Tail(output));
             var established = await lab.EstablishedAtAsync();
             Assert.That(established, Is.Not.Null);
 
@@ -60,8 +60,8 @@ public sealed class ExabgpWithRealPeerTests
             {
                 var serving = i % 2 == 0;
                 await File.WriteAllTextAsync(Path.Combine(objects, "web.yaml"), Manifests(serving ? 1 : 0));
-                await EventuallyAsync(async () => (await lab.RoutesAsync()).Contains(Vip) == serving,
-                    $"reload {i}: the route {(serving ? "back" : "withdrawn")} at the peer", output);
+                await Eventually.True(async () => (await lab.RoutesAsync()).Contains(Vip) == serving,
+                    $"reload {i}: the route {(serving ? "back" : "withdrawn")} at the peer", Tail(output));
             }
 
             Assert.That(await lab.EstablishedAtAsync(), Is.EqualTo(established), $"the session was not reset across {Reloads} reloads");
@@ -77,18 +77,8 @@ public sealed class ExabgpWithRealPeerTests
         }
     }
 
-    private static async Task EventuallyAsync(Func<Task<bool>> condition, string what, List<string> output)
+    private static Func<string> Tail(List<string> output) => () =>
     {
-        var clock = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (clock.Elapsed > TimeSpan.FromSeconds(20))
-            {
-                string log;
-                lock (output) log = string.Join("\n", output.TakeLast(30));
-                Assert.Fail($"timed out waiting for: {what}\ncontroller output:\n{log}");
-            }
-            await Task.Delay(20);
-        }
-    }
+        lock (output) return "controller output:\n" + string.Join("\n", output.TakeLast(30));
+    };
 }

@@ -158,20 +158,16 @@ public sealed class RunCommandTests
     [Test]
     public async Task Without_any_Kubernetes_configuration_it_says_so_and_exits_2()
     {
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "portable-lb.dll"), "run", "--config-dir", _run, "--listen", "127.0.0.1:0", "--data-plane", "off" })
+        var output = new List<string>();
+        using var process = ControllerProcess.Start(["--config-dir", _run, "--listen", "127.0.0.1:0", "--data-plane", "off"], output, start =>
         {
-            start.ArgumentList.Add(argument);
-        }
-        start.Environment.Remove("KUBERNETES_SERVICE_HOST");
-        start.Environment.Remove("KUBECONFIG");
-        start.Environment["HOME"] = _root;
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.StandardOutput.ReadToEndAsync();
+            start.Environment.Remove("KUBERNETES_SERVICE_HOST");
+            start.Environment.Remove("KUBECONFIG");
+            start.Environment["HOME"] = _root;
+        });
         await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
         Assert.That(process.ExitCode, Is.EqualTo(2));
-        Assert.That(await stderr, Does.Contain("error: no Kubernetes configuration"));
+        lock (output) Assert.That(string.Join("\n", output), Does.Contain("error: no Kubernetes configuration"));
     }
 }
 

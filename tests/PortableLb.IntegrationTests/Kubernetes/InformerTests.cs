@@ -212,7 +212,7 @@ public sealed class InformerTests
 
         // Relabelled out of the selection: a selective watch sees a delete.
         _server.Store.Apply(Resources.Services, TestObjects.Service("picked", labels: new Dictionary<string, string> { ["lb"] = "no" }));
-        await Eventually.True(() => byLabel.Items.Count == 0, "the relabelled Service to leave the selection");
+        await Eventually.True(() => !byLabel.Items.Any(), "the relabelled Service to leave the selection");
     }
 
     [Test]

@@ -52,19 +52,24 @@ public static class RunHost
             { TuningConfigMap: { } configMap } => new ConfigMapTuning(configMap.Namespace, configMap.Name),
             _ => new NoTuning(),
         });
+        services.AddSingleton(_ => options.TemplatesDirectory is null ? TemplateSet.Embedded() : TemplateSet.FromDirectory(options.TemplatesDirectory));
         services.AddSingleton<IDaemonReloader>(provider =>
         {
-            IDaemonReloader reloader = new PidFileReloader(
+            IDaemonReloader signaller = new PidFileReloader(
                 new Dictionary<Daemon, string> { [Daemon.Keepalived] = options.KeepalivedPidFile, [Daemon.Exabgp] = options.ExabgpPidFile },
                 provider.GetRequiredService<ISignalSender>());
-            return options.ExabgpLog is { } log ? new ConfirmingExabgpReloader(reloader, log, provider.GetRequiredService<TimeProvider>()) : reloader;
+            var witnesses = new Dictionary<Daemon, IReloadWitness>();
+            if (provider.GetRequiredService<TemplateSet>().IpvsNamesReloadFile) witnesses[Daemon.Keepalived] = new KeepalivedReloadFileWitness(KeepalivedReloadFile(options));
+            else provider.GetRequiredService<ILogger<ConfirmingReloader>>().LogWarning("ipvs.conf.hbs does not use reloadFile: keepalived reloads are signalled but not confirmed");
+            if (options.ExabgpLog is { } log) witnesses[Daemon.Exabgp] = new ExabgpLogWitness(log);
+            return new ConfirmingReloader(signaller, witnesses, provider.GetRequiredService<TimeProvider>());
         });
         services.AddSingleton(provider =>
         {
             var runner = provider.GetRequiredService<IProcessRunner>();
-            var templates = options.TemplatesDirectory is null ? TemplateSet.Embedded() : TemplateSet.FromDirectory(options.TemplatesDirectory);
             var dataPlane = options.ManageDataPlane ? new DataPlane(runner) : null;
-            return new Reconciler(new ConfigRenderer(templates), new KeepalivedValidator(runner), new ExabgpValidator(runner), provider.GetRequiredService<IDaemonReloader>(), options.ConfigDirectory, dataPlane);
+            var renderer = new ConfigRenderer(provider.GetRequiredService<TemplateSet>(), KeepalivedReloadFile(options));
+            return new Reconciler(renderer, new KeepalivedValidator(runner), new ExabgpValidator(runner), provider.GetRequiredService<IDaemonReloader>(), options.ConfigDirectory, dataPlane);
         });
         services.AddSingleton(provider => new ReconcileLoop(
             provider.GetRequiredService<IClusterSource>(), provider.GetRequiredService<ITuningProvider>(), provider.GetRequiredService<Reconciler>(), node,
@@ -86,6 +91,9 @@ public static class RunHost
         MapEndpoints(app);
         return app;
     }
+
+    /// <summary>keepalived's reload_file: on the shared volume, beside the config it guards.</summary>
+    public static string KeepalivedReloadFile(RunOptions options) => Path.Combine(Path.GetFullPath(options.ConfigDirectory), "keepalived.reload");
 
     private static IClusterSource CreateSource(RunOptions options, IServiceProvider provider)
     {

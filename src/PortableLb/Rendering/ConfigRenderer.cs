@@ -7,9 +7,10 @@ public sealed record RenderedConfigs(string IpvsConf, string ExabgpConf);
 
 /// <summary>
 /// DesiredState → the text of ipvs.conf and exabgp.conf. The output depends only on the state and the templates;
-/// the memo cache only saves re-rendering virtual servers that did not change.
+/// the memo cache only saves re-rendering virtual servers that did not change. `keepalivedReloadFile` is the path of
+/// keepalived's reload handshake, rendered into ipvs.conf's global_defs when the caller confirms reloads with it.
 /// </summary>
-public sealed class ConfigRenderer(TemplateSet templates)
+public sealed class ConfigRenderer(TemplateSet templates, string? keepalivedReloadFile = null)
 {
     private readonly Lock _lock = new();
 
@@ -20,7 +21,7 @@ public sealed class ConfigRenderer(TemplateSet templates)
         lock (_lock)
         {
             Templates.Memo.BeginRender();
-            return new(Run(Templates.Ipvs, new IpvsView(state), TemplateSet.IpvsTemplate),
+            return new(Run(Templates.Ipvs, new IpvsView(state, keepalivedReloadFile), TemplateSet.IpvsTemplate),
                 Run(Templates.Exabgp, new ExabgpView(state), TemplateSet.ExabgpTemplate));
         }
     }

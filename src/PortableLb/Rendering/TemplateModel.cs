@@ -9,8 +9,11 @@ namespace PortableLb.Rendering;
 /// out, is made here in code, so the templates only lay text out. Properties are computed on first use: a virtual
 /// server whose text comes from the memo cache never builds its real servers' views.
 /// </summary>
-public sealed class IpvsView(DesiredState state)
+public sealed class IpvsView(DesiredState state, string? reloadFile = null)
 {
+    /// <summary>keepalived's reload_file handshake path, when `portable-lb run` confirms reloads with it; else null.</summary>
+    public string? ReloadFile => reloadFile;
+
     public IReadOnlyList<VirtualServerView> VirtualServers { get; } = state.VirtualServers.Select(v => new VirtualServerView(v)).ToList();
 }
 

@@ -12,9 +12,10 @@ public sealed class TemplateSet
     public const string IpvsTemplate = "ipvs.conf.hbs";
     public const string ExabgpTemplate = "exabgp.conf.hbs";
 
-    private TemplateSet(string source, MemoCache memo, HandlebarsTemplate<object, object> ipvs, HandlebarsTemplate<object, object> exabgp)
+    private TemplateSet(string source, MemoCache memo, HandlebarsTemplate<object, object> ipvs, HandlebarsTemplate<object, object> exabgp, bool ipvsNamesReloadFile)
     {
         Source = source;
+        IpvsNamesReloadFile = ipvsNamesReloadFile;
         Memo = memo;
         Ipvs = ipvs;
         Exabgp = exabgp;
@@ -23,6 +24,9 @@ public sealed class TemplateSet
     /// <summary>Where the templates came from: "embedded" or a folder.</summary>
     public string Source { get; }
     public HandlebarsTemplate<object, object> Ipvs { get; }
+
+    /// <summary>Whether ipvs.conf.hbs uses `reloadFile`; a custom template that drops it cannot confirm keepalived reloads.</summary>
+    public bool IpvsNamesReloadFile { get; }
     public HandlebarsTemplate<object, object> Exabgp { get; }
 
     /// <summary>Backs the `{{#memo}}` block helper; the text it holds was produced by these templates.</summary>
@@ -60,7 +64,8 @@ public sealed class TemplateSet
             var text = context.Value is IMemoKey keyed ? memo.GetOrRender(keyed.MemoKey, () => options.Template()) : options.Template();
             output.Write(text, encode: false);
         }));
-        return new TemplateSet(source, memo, CompileOne(handlebars, ipvs, $"{source}/{IpvsTemplate}"), CompileOne(handlebars, exabgp, $"{source}/{ExabgpTemplate}"));
+        return new TemplateSet(source, memo, CompileOne(handlebars, ipvs, $"{source}/{IpvsTemplate}"), CompileOne(handlebars, exabgp, $"{source}/{ExabgpTemplate}"),
+            ipvs.Contains("reloadFile", StringComparison.Ordinal));
     }
 
     private static HandlebarsTemplate<object, object> CompileOne(IHandlebars handlebars, string text, string name)

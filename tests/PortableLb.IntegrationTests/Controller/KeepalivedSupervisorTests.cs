@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using PortableLb.Apply;
+using PortableLb.Model;
+using PortableLb.Rendering;
 
 namespace PortableLb.IntegrationTests.Controller;
 
@@ -93,6 +95,39 @@ public sealed class KeepalivedSupervisorTests
             await Eventually.True(() => supervisor.Starts >= 3, "three starts", TimeSpan.FromSeconds(20));
             // 200 ms, then about 400 ms (jittered to at least half): restarts are spaced, not a hot loop.
             Assert.That(clock.Elapsed, Is.GreaterThan(TimeSpan.FromMilliseconds(250)));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await running.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+    }
+
+    [TestCase(true, ReloadResult.Signalled)]
+    [TestCase(false, ReloadResult.Unconfirmed)]
+    public async Task The_real_keepalived_confirms_a_SIGHUP_reload_through_its_reload_file(bool renderReloadFile, ReloadResult expected)
+    {
+        Daemons.Require("keepalived");
+        var reloadFile = Path.Combine(_folder, "keepalived.reload");
+        // No virtual server: on a kernel without IPVS that is the only config keepalived keeps running with.
+        var config = new ConfigRenderer(TemplateSet.Embedded(), renderReloadFile ? reloadFile : null).Render(DesiredState.Empty).IpvsConf;
+        var options = Options("keepalived");
+        await File.WriteAllTextAsync(options.ConfigPath, config);
+        var supervisor = new KeepalivedSupervisor(options, new LibcSignalSender(), NullLogger<KeepalivedSupervisor>.Instance);
+        using var stop = new CancellationTokenSource();
+        var running = supervisor.RunAsync(stop.Token);
+        try
+        {
+            await Eventually.True(() => PidFile.Find(options.PidFile, Daemon.Keepalived) is not null, "keepalived to write its pid file");
+            var signaller = new PidFileReloader(new Dictionary<Daemon, string> { [Daemon.Keepalived] = options.PidFile }, new LibcSignalSender());
+            var reloader = new ConfirmingReloader(signaller, new Dictionary<Daemon, IReloadWitness> { [Daemon.Keepalived] = new KeepalivedReloadFileWitness(reloadFile) },
+                TimeProvider.System, wait: TimeSpan.FromSeconds(1), attempts: 2);
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.That(await reloader.ReloadAsync(Daemon.Keepalived, CancellationToken.None), Is.EqualTo(expected), $"reload {i + 1}");
+            }
+            Assert.That(File.Exists(reloadFile), Is.EqualTo(!renderReloadFile));
+            Assert.That(supervisor.Starts, Is.EqualTo(1), "reloads must not kill keepalived");
         }
         finally
         {

@@ -50,14 +50,17 @@ public sealed class RunCommandTests
         Directory.Delete(_root, recursive: true);
     }
 
-    /// <summary>A process named like the daemon that records each signal it gets in signals.log.</summary>
+    /// <summary>
+    /// A process named like the daemon that records each signal it gets in signals.log. Like keepalived, it deletes
+    /// the reload_file on SIGHUP, which is how the controller confirms the reload.
+    /// </summary>
     private string StandIn(string daemon)
     {
         var script = Path.Combine(_root, daemon);
         File.WriteAllText(script, $"""
             #!/bin/sh
             echo $$ > {_run}/{daemon}.pid
-            trap 'echo HUP >> {_run}/{daemon}.signals' HUP
+            trap 'echo HUP >> {_run}/{daemon}.signals; rm -f {_run}/keepalived.reload' HUP
             trap 'echo USR1 >> {_run}/{daemon}.signals' USR1
             trap 'exit 0' TERM
             while :; do sleep 0.02; done

@@ -3,7 +3,7 @@ using BenchmarkDotNet.Running;
 using PortableLb.Benchmarks;
 
 // `peak-rss` measures memory in child processes, `informer` the Kubernetes source against the fake API server;
-// anything else goes to BenchmarkDotNet (e.g. --filter '*').
+// `manifests N` and `tuning` print the synthetic cluster for runs by hand; anything else goes to BenchmarkDotNet (e.g. --filter '*').
 return args switch
 {
     ["peak-rss", ..] => PeakRss.Report([1_000, 10_000]),
@@ -11,8 +11,18 @@ return args switch
     ["informer", ..] => await InformerBench.RunAsync(events: 1_000),
     ["run-latency", ..] => await RunBench.LatencyAsync(events: 40),
     ["run-memory", ..] => await RunBench.MemoryAsync(),
+    ["run-soak"] => await SoakBench.RunAsync(minutes: 10, changesPerMinute: 1_000),
+    ["run-soak", var minutes] => await SoakBench.RunAsync(double.Parse(minutes, System.Globalization.CultureInfo.InvariantCulture), changesPerMinute: 1_000),
+    ["manifests", var size] => Print(SyntheticCluster.Manifests(int.Parse(size))),
+    ["tuning"] => Print(SyntheticCluster.Tuning),
     _ => RunBenchmarks(args),
 };
+
+static int Print(string text)
+{
+    Console.Out.Write(text);
+    return 0;
+}
 
 static int RunBenchmarks(string[] args)
 {

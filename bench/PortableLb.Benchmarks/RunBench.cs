@@ -67,6 +67,8 @@ public static class RunBench
 
     public static async Task<int> MemoryAsync()
     {
+        Console.WriteLine($"`portable-lb run` as the {ControllerCommand.Describe()}");
+        Console.WriteLine();
         Console.WriteLine("| endpoints | RSS of `portable-lb run` after its first apply | after 50 more changes |");
         Console.WriteLine("|---:|---:|---:|");
         foreach (var size in new[] { 1_000, 10_000 })
@@ -79,20 +81,13 @@ public static class RunBench
                 var manifest = Path.Combine(objects, "cluster.yaml");
                 await File.WriteAllTextAsync(manifest, SyntheticCluster.Manifests(size));
                 await File.WriteAllTextAsync(Path.Combine(folder, "tuning.yaml"), SyntheticCluster.Tuning);
-                var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "portable-lb.dll"), "run", "--objects", objects,
-                    "--tuning", Path.Combine(folder, "tuning.yaml"), "--node-ip", "198.18.255.1", "--pod-ip", "198.18.254.1", "--config-dir", folder,
-                    "--listen", "127.0.0.1:0", "--data-plane", "off", "--keepalived-pidfile", Path.Combine(folder, "k.pid"), "--exabgp-pidfile", Path.Combine(folder, "e.pid")])
-                {
-                    RedirectStandardOutput = true,
-                    RedirectStandardError = true,
-                };
-                run = Process.Start(start)!;
-                run.BeginOutputReadLine();
-                run.BeginErrorReadLine();
+                run = ControllerCommand.Start(["--objects", objects, "--tuning", Path.Combine(folder, "tuning.yaml"), "--node-ip", "198.18.255.1",
+                    "--pod-ip", "198.18.254.1", "--config-dir", folder, "--listen", "127.0.0.1:0", "--data-plane", "off",
+                    "--keepalived-pidfile", Path.Combine(folder, "k.pid"), "--exabgp-pidfile", Path.Combine(folder, "e.pid")]);
                 var ipvs = Path.Combine(folder, "ipvs.conf");
                 await WaitAsync(() => File.Exists(ipvs));
                 await Task.Delay(TimeSpan.FromSeconds(2));
-                var first = Rss(run.Id);
+                var first = ControllerCommand.RssKiB(run.Id);
                 for (var g = 1; g <= 50; g++)
                 {
                     var before = File.GetLastWriteTimeUtc(ipvs);
@@ -100,7 +95,7 @@ public static class RunBench
                     await WaitAsync(() => File.GetLastWriteTimeUtc(ipvs) != before);
                 }
                 await Task.Delay(TimeSpan.FromSeconds(2));
-                Console.WriteLine($"| {size:N0} | {first / 1024.0:0.0} MiB | {Rss(run.Id) / 1024.0:0.0} MiB |");
+                Console.WriteLine($"| {size:N0} | {first / 1024.0:0.0} MiB | {ControllerCommand.RssKiB(run.Id) / 1024.0:0.0} MiB |");
             }
             finally
             {
@@ -112,10 +107,7 @@ public static class RunBench
         return 0;
     }
 
-    private static long Rss(int pid) =>
-        long.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
-
-    private static async Task WaitAsync(Func<bool> condition)
+    internal static async Task WaitAsync(Func<bool> condition)
     {
         var clock = Stopwatch.StartNew();
         while (!condition())

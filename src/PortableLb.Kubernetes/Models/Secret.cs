@@ -9,4 +9,7 @@ public sealed record Secret : IKubernetesObject
 
     /// <summary>Values are base64 on the wire; System.Text.Json decodes byte[] from base64.</summary>
     public IReadOnlyDictionary<string, byte[]>? Data { get; init; }
+
+    /// <summary>Write-only on the API server, which merges it into Data; seen here only in hand-written manifests.</summary>
+    public IReadOnlyDictionary<string, string>? StringData { get; init; }
 }

@@ -9,7 +9,8 @@ public enum WriteOutcome { Unchanged, Written }
 /// </summary>
 public static class AtomicFileWriter
 {
-    public static async Task<WriteOutcome> WriteAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
+    /// <summary>Files are created 0644 unless `mode` says otherwise (exabgp.conf, which can hold the BGP password, is 0640).</summary>
+    public static async Task<WriteOutcome> WriteAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default, UnixFileMode? mode = null)
     {
         var fullPath = Path.GetFullPath(path);
         if (await HasContentAsync(fullPath, content, cancellationToken).ConfigureAwait(false)) return WriteOutcome.Unchanged;
@@ -19,7 +20,11 @@ public static class AtomicFileWriter
         var temp = Path.Combine(directory, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
         try
         {
-            await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
+            var options = new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, Options = FileOptions.Asynchronous, UnixCreateMode = mode ?? DefaultMode,
+            };
+            await using (var stream = new FileStream(temp, options))
             {
                 await stream.WriteAsync(content, cancellationToken).ConfigureAwait(false);
                 stream.Flush(flushToDisk: true);
@@ -34,8 +39,13 @@ public static class AtomicFileWriter
         return WriteOutcome.Written;
     }
 
-    public static Task<WriteOutcome> WriteAsync(string path, string text, CancellationToken cancellationToken = default) =>
-        WriteAsync(path, System.Text.Encoding.UTF8.GetBytes(text), cancellationToken);
+    public static Task<WriteOutcome> WriteAsync(string path, string text, CancellationToken cancellationToken = default, UnixFileMode? mode = null) =>
+        WriteAsync(path, System.Text.Encoding.UTF8.GetBytes(text), cancellationToken, mode);
+
+    public const UnixFileMode DefaultMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+
+    /// <summary>Owner and group only: the exabgp container reads it through the pod's fsGroup.</summary>
+    public const UnixFileMode PrivateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead;
 
     private static async Task<bool> HasContentAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {

@@ -1,6 +1,9 @@
 using System.CommandLine;
 using PortableLb.Validation;
 
+// keepalived, IPVS, nftables and libc signals: PortableLb runs where its daemons do.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
 namespace PortableLb.Cli;
 
 public static class Program

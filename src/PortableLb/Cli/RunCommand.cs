@@ -31,12 +31,13 @@ public static class RunCommand
         var grace = Single("--withdraw-grace", "Seconds between withdrawing the routes and stopping, on SIGTERM.", "5");
         var listen = Single("--listen", "HOST:PORT for /healthz, /readyz and /metrics.", ":9101");
         var debounce = Single("--debounce", "Milliseconds to let a burst of changes settle before reconciling.", "30");
+        var bgpPassword = Single("--bgp-password-secret", "Secret with the BGP TCP-MD5 password in data key `password` (NAME; NS/NAME with --objects).");
         var dataPlane = Single("--data-plane", "on: manage local routes, packet marks and IPVS sysctls in this pod's network namespace; off: leave them alone.", "on");
 
         var command = new Command("run", "Watch the cluster (or --objects) and keep keepalived's and exabgp's configs in step with it.")
         {
             objects, kubeconfig, context, services, selector, tuning, tuningConfigMap, nodeIps, podIps, configDir, templates,
-            keepalived, keepalivedPid, exabgpPid, exabgpLog, grace, listen, debounce, dataPlane,
+            keepalived, keepalivedPid, exabgpPid, exabgpLog, grace, listen, debounce, dataPlane, bgpPassword,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -72,6 +73,7 @@ public static class RunCommand
                     "off" => false,
                     var other => Problem(problems, $"--data-plane: \"{other}\" is not on or off", true),
                 },
+                BgpPasswordSecret = parse.GetValue(bgpPassword),
             };
             if (options.Objects.Count > 0 && options.Kubeconfig is not null) problems.Add("--objects and --kubeconfig exclude each other");
             if (options.TuningFile is not null && options.TuningConfigMap is not null) problems.Add("--tuning and --tuning-configmap exclude each other");

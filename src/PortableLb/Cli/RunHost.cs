@@ -46,11 +46,19 @@ public static class RunHost
             services.AddSingleton<IServiceEventSink>(provider => new KubernetesServiceEvents(
                 provider.GetRequiredService<KubernetesClient>(), Environment.MachineName, provider.GetRequiredService<ILogger<KubernetesServiceEvents>>()));
         }
-        services.AddSingleton<ITuningProvider>(_ => options switch
+        services.AddSingleton<ITuningProvider>(provider =>
         {
-            { TuningFile: { } file } => new FileTuning(file),
-            { TuningConfigMap: { } configMap } => new ConfigMapTuning(configMap.Namespace, configMap.Name),
-            _ => new NoTuning(),
+            ITuningProvider tuning = options switch
+            {
+                { TuningFile: { } file } => new FileTuning(file),
+                { TuningConfigMap: { } configMap } => new ConfigMapTuning(configMap.Namespace, configMap.Name),
+                _ => new NoTuning(),
+            };
+            if (options.BgpPasswordSecret is not { } secret) return tuning;
+            var (ns, name) = options.Objects.Count > 0
+                ? secret.Split('/', 2) is [var n, var s] ? (n, s) : ("default", secret)
+                : (WatchedNamespace(options, provider.GetRequiredService<KubernetesClient>()), secret);
+            return new BgpPasswordTuning(tuning, ns, name);
         });
         services.AddSingleton(_ => options.TemplatesDirectory is null ? TemplateSet.Embedded() : TemplateSet.FromDirectory(options.TemplatesDirectory));
         services.AddSingleton<IDaemonReloader>(provider =>
@@ -100,20 +108,26 @@ public static class RunHost
         var loggers = provider.GetRequiredService<ILoggerFactory>();
         if (options.Objects.Count > 0) return new ManifestFolderSource(options.Objects, loggers.CreateLogger<ManifestFolderSource>());
         var client = provider.GetRequiredService<KubernetesClient>();
-        // A namespaced Role: the Services named, else the namespace of the pod's service account or kubeconfig context.
-        var ns = options.Services.Select(s => s.Namespace).Distinct().ToList() switch
-        {
-            [var only] => only,
-            [] => client.Endpoint.Namespace ?? "default",
-            var many => throw new InvalidOperationException($"--service names several namespaces ({string.Join(", ", many)}); one LB Deployment serves one namespace"),
-        };
+        var ns = WatchedNamespace(options, client);
         var tuningName = options.TuningConfigMap is { } configMap && configMap.Namespace == ns ? configMap.Name : null;
         if (options.TuningConfigMap is { } other && other.Namespace != ns)
         {
             throw new InvalidOperationException($"--tuning-configmap {other.Namespace}/{other.Name} is outside the watched namespace {ns}");
         }
-        return new KubernetesSource(client, new KubernetesSourceOptions(ns, options.ServiceSelector, tuningName), loggers);
+        if (options.BgpPasswordSecret?.Contains('/', StringComparison.Ordinal) == true)
+        {
+            throw new InvalidOperationException($"--bgp-password-secret {options.BgpPasswordSecret}: give the Secret's NAME; it is read from the watched namespace {ns}");
+        }
+        return new KubernetesSource(client, new KubernetesSourceOptions(ns, options.ServiceSelector, tuningName) { BgpPasswordSecret = options.BgpPasswordSecret }, loggers);
     }
+
+    /// <summary>A namespaced Role: the Services named, else the namespace of the pod's service account or kubeconfig context.</summary>
+    private static string WatchedNamespace(RunOptions options, KubernetesClient client) => options.Services.Select(s => s.Namespace).Distinct().ToList() switch
+    {
+        [var only] => only,
+        [] => client.Endpoint.Namespace ?? "default",
+        var many => throw new InvalidOperationException($"--service names several namespaces ({string.Join(", ", many)}); one LB Deployment serves one namespace"),
+    };
 
     private static void MapEndpoints(WebApplication app)
     {

@@ -28,4 +28,7 @@ public sealed record RunOptions(
 {
     /// <summary>Manage local routes, packet marks and IPVS sysctls in this network namespace (off for tests on a shared host).</summary>
     public bool ManageDataPlane { get; init; } = true;
+
+    /// <summary>The Secret (data key `password`) with the BGP TCP-MD5 password: NAME in the watched namespace, or NS/NAME with --objects.</summary>
+    public string? BgpPasswordSecret { get; init; }
 }

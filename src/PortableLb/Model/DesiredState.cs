@@ -54,7 +54,10 @@ public sealed record VirtualServer(
     int PersistenceTimeout,
     ValueList<RealServer> RealServers);
 
-public sealed record BgpNeighbor(IPAddress Peer, IPAddress RouterId, IPAddress LocalAddress, long LocalAs, long PeerAs, int HoldTime);
+public sealed record BgpNeighbor(IPAddress Peer, IPAddress RouterId, IPAddress LocalAddress, long LocalAs, long PeerAs, int HoldTime)
+{
+    public string? Md5Password { get; init; }
+}
 
 /// <summary>One route exabgp announces. Several Services may share an address; the route names them all.</summary>
 public sealed record Announcement(IPNetwork Prefix, IPAddress NextHop, ValueList<ServiceName> Services);

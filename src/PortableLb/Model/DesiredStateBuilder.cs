@@ -85,7 +85,7 @@ public static partial class DesiredStateBuilder
                     : $"{localAddress} cannot reach peer {peer}: the families differ"));
                 continue;
             }
-            neighbors.Add(new BgpNeighbor(peer, routerId, localAddress, settings.LocalAs, settings.PeerAs, settings.HoldTime));
+            neighbors.Add(new BgpNeighbor(peer, routerId, localAddress, settings.LocalAs, settings.PeerAs, settings.HoldTime) { Md5Password = settings.Md5Password });
         }
         return configErrors.Count > 0 ? null : new BgpConfig(neighbors.ToValueList(), settings.Communities);
     }

@@ -88,7 +88,7 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
         // Marks and local routes first: a reloaded keepalived must find the packets its fwmark servers expect.
         var dataPlaneResult = dataPlane is null ? null : await dataPlane.ApplyAsync(build.State, cancellationToken).ConfigureAwait(false);
         var ipvsWrite = await AtomicFileWriter.WriteAsync(IpvsPath, configs.IpvsConf, cancellationToken).ConfigureAwait(false);
-        var exabgpWrite = await AtomicFileWriter.WriteAsync(ExabgpPath, configs.ExabgpConf, cancellationToken).ConfigureAwait(false);
+        var exabgpWrite = await AtomicFileWriter.WriteAsync(ExabgpPath, configs.ExabgpConf, cancellationToken, AtomicFileWriter.PrivateMode).ConfigureAwait(false);
         (_liveIpvs, _liveExabgp) = (configs.IpvsConf, configs.ExabgpConf);
         if (ipvsWrite == WriteOutcome.Written) _reloadDue.Add(Daemon.Keepalived);
         // With BGP off the file is only a comment that exabgp would refuse; exabgp keeps its last config until BGP returns.
@@ -126,7 +126,7 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
         var configs = renderer.Render(withdrawn);
         var verdict = await exabgp.ValidateAsync(configs.ExabgpConf, cancellationToken).ConfigureAwait(false);
         if (!verdict.IsValid) throw new InvalidOperationException($"the withdrawal config failed exabgp's check: {verdict.Output}");
-        var written = await AtomicFileWriter.WriteAsync(ExabgpPath, configs.ExabgpConf, cancellationToken).ConfigureAwait(false);
+        var written = await AtomicFileWriter.WriteAsync(ExabgpPath, configs.ExabgpConf, cancellationToken, AtomicFileWriter.PrivateMode).ConfigureAwait(false);
         _liveExabgp = configs.ExabgpConf;
         if (written == WriteOutcome.Written)
         {

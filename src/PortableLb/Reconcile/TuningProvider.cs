@@ -69,3 +69,55 @@ public sealed class NoTuning : ITuningProvider
 {
     public (TuningSettings Tuning, IReadOnlyList<TuningError> Errors) Current(ClusterSnapshot snapshot) => (TuningSettings.Default, []);
 }
+
+/// <summary>
+/// Adds the BGP TCP-MD5 password from a Secret (data key `password`) to whatever tuning the inner provider gives.
+/// The password never lives in config.yaml, which is a ConfigMap anyone with read access to the namespace sees.
+/// A Secret that goes missing or turns invalid keeps the last good password: dropping it would reset every session.
+/// </summary>
+public sealed class BgpPasswordTuning(ITuningProvider inner, string @namespace, string secretName) : ITuningProvider
+{
+    public const string Key = "password";
+
+    /// <summary>TCP_MD5SIG_MAXKEYLEN in the Linux kernel.</summary>
+    public const int MaxLength = 80;
+
+    private string? _lastGood;
+
+    public (TuningSettings Tuning, IReadOnlyList<TuningError> Errors) Current(ClusterSnapshot snapshot)
+    {
+        var (tuning, errors) = inner.Current(snapshot);
+        var source = $"Secret {@namespace}/{secretName}";
+        var (password, problem) = Read(snapshot.FindSecret(@namespace, secretName));
+        if (problem is null) _lastGood = password;
+        var withPassword = tuning with { Bgp = tuning.Bgp with { Md5Password = _lastGood } };
+        if (problem is null) return (withPassword, errors);
+        var kept = _lastGood is null ? "BGP runs without a password until it is fixed" : "keeping the last good password";
+        return (withPassword, [.. errors, new TuningError(source, problem.Value.Field, $"{problem.Value.Message}; {kept}")]);
+    }
+
+    private static (string? Password, (string Field, string Message)? Problem) Read(Kubernetes.Models.Secret? secret)
+    {
+        if (secret is null) return (null, ("metadata.name", "no such Secret"));
+        string? text = null;
+        if (secret.Data?.GetValueOrDefault(Key) is { } bytes)
+        {
+            try
+            {
+                text = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
+            }
+            catch (System.Text.DecoderFallbackException)
+            {
+                return (null, ($"data[{Key}]", "is not UTF-8 text"));
+            }
+        }
+        text ??= secret.StringData?.GetValueOrDefault(Key);
+        if (text is null) return (null, ($"data[{Key}]", "is missing"));
+        // A trailing newline is what `kubectl create secret --from-file` of an echo'd file carries; it is never meant.
+        text = text.TrimEnd('\n', '\r');
+        if (text.Length is 0 or > MaxLength) return (null, ($"data[{Key}]", $"must be 1 to {MaxLength} characters (the kernel's TCP-MD5 key limit), not {text.Length}"));
+        // exabgp's tokenizer ends a quoted word at ' as well as ", and has no escapes.
+        if (text.Any(c => c is < ' ' or > '~' or '"' or '\'' or '\\')) return (null, ($"data[{Key}]", "must be printable ASCII without \", ' or \\ (exabgp's quoting)"));
+        return (text, null);
+    }
+}

@@ -111,6 +111,9 @@ public sealed class NeighborView(BgpNeighbor neighbor, IReadOnlyList<RouteView> 
     public string LocalAs => neighbor.LocalAs.ToString(CultureInfo.InvariantCulture);
     public string PeerAs => neighbor.PeerAs.ToString(CultureInfo.InvariantCulture);
     public string HoldTime => neighbor.HoldTime.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Already restricted to printable ASCII without quotes or backslashes, so it can sit in quotes.</summary>
+    public string? Md5Password => neighbor.Md5Password;
     public IReadOnlyList<RouteView> Routes => routes;
 }
 

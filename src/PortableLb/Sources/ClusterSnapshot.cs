@@ -11,11 +11,12 @@ public sealed class ClusterSnapshot
 {
     private readonly ILookup<(string Namespace, string Service), EndpointSlice> _slicesByService;
 
-    public ClusterSnapshot(IEnumerable<Service> services, IEnumerable<EndpointSlice> endpointSlices, IEnumerable<ConfigMap>? configMaps = null)
+    public ClusterSnapshot(IEnumerable<Service> services, IEnumerable<EndpointSlice> endpointSlices, IEnumerable<ConfigMap>? configMaps = null, IEnumerable<Secret>? secrets = null)
     {
         Services = services.ToList();
         EndpointSlices = endpointSlices.ToList();
         ConfigMaps = (configMaps ?? []).ToList();
+        Secrets = (secrets ?? []).ToList();
         _slicesByService = EndpointSlices
             .Where(s => s.Metadata?.Labels?.ContainsKey(EndpointSlice.ServiceNameLabel) == true)
             .ToLookup(s => (NamespaceOf(s), s.Metadata!.Labels![EndpointSlice.ServiceNameLabel]));
@@ -27,11 +28,17 @@ public sealed class ClusterSnapshot
     public IReadOnlyList<EndpointSlice> EndpointSlices { get; }
     public IReadOnlyList<ConfigMap> ConfigMaps { get; }
 
+    /// <summary>Only the BGP password Secret, when one is named: nothing else is watched or kept.</summary>
+    public IReadOnlyList<Secret> Secrets { get; }
+
     /// <summary>The slices labelled kubernetes.io/service-name=name in the Service's namespace.</summary>
     public IEnumerable<EndpointSlice> SlicesFor(string @namespace, string serviceName) => _slicesByService[(@namespace, serviceName)];
 
     public ConfigMap? FindConfigMap(string @namespace, string name) =>
         ConfigMaps.LastOrDefault(c => NamespaceOf(c) == @namespace && c.Metadata?.Name == name);
+
+    public Secret? FindSecret(string @namespace, string name) =>
+        Secrets.LastOrDefault(s => NamespaceOf(s) == @namespace && s.Metadata?.Name == name);
 
     private static string NamespaceOf(IKubernetesObject obj) => ObjectKey.Of(obj).Namespace;
 }

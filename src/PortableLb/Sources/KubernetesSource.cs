@@ -7,11 +7,15 @@ namespace PortableLb.Sources;
 /// <summary>What to watch: the namespace, which Services (all, or by label), and the tuning ConfigMap's name.</summary>
 public sealed record KubernetesSourceOptions(string Namespace, string? ServiceLabelSelector, string? TuningConfigMap)
 {
+    /// <summary>The Secret holding the BGP MD5 password; watched by name, so no other Secret is ever read.</summary>
+    public string? BgpPasswordSecret { get; init; }
+
     public InformerOptions Informer { get; init; } = new();
 }
 
 /// <summary>
-/// The cluster as PortableLb sees it: one informer each for Services, EndpointSlices and the tuning ConfigMap, all
+/// The cluster as PortableLb sees it: one informer each for Services, EndpointSlices, the tuning ConfigMap and the
+/// BGP password Secret, all
 /// feeding one change signal. Ready only when every informer has listed once, so nothing is rendered from a
 /// half-known world.
 /// </summary>
@@ -20,6 +24,7 @@ public sealed class KubernetesSource : IClusterSource
     private readonly Informer<Service> _services;
     private readonly Informer<EndpointSlice> _slices;
     private readonly Informer<ConfigMap>? _tuning;
+    private readonly Informer<Secret>? _password;
 
     public KubernetesSource(KubernetesClient client, KubernetesSourceOptions options, ILoggerFactory loggers, TimeProvider? time = null)
     {
@@ -32,17 +37,22 @@ public sealed class KubernetesSource : IClusterSource
             _tuning = new Informer<ConfigMap>(client, Resources.ConfigMaps, informer with { Selectors = new ListOptions(FieldSelector: $"metadata.name={name}") }, loggers.CreateLogger("PortableLb.Informer.ConfigMaps"), time);
             _tuning.Changed += Changes.Set;
         }
+        if (options.BgpPasswordSecret is { } secret)
+        {
+            _password = new Informer<Secret>(client, Resources.Secrets, informer with { Selectors = new ListOptions(FieldSelector: $"metadata.name={secret}") }, loggers.CreateLogger("PortableLb.Informer.Secrets"), time);
+            _password.Changed += Changes.Set;
+        }
         _services.Changed += Changes.Set;
         _slices.Changed += Changes.Set;
-        Ready = Task.WhenAll(new[] { _services.Ready, _slices.Ready, _tuning?.Ready ?? Task.CompletedTask });
+        Ready = Task.WhenAll(new[] { _services.Ready, _slices.Ready, _tuning?.Ready ?? Task.CompletedTask, _password?.Ready ?? Task.CompletedTask });
     }
 
     public Task Ready { get; }
     public ChangeSignal Changes { get; } = new();
     public IReadOnlyList<ManifestError> InputErrors => [];
 
-    public ClusterSnapshot Snapshot() => new(_services.Items, _slices.Items, _tuning?.Items ?? []);
+    public ClusterSnapshot Snapshot() => new(_services.Items, _slices.Items, _tuning?.Items ?? [], _password?.Items ?? []);
 
     public Task RunAsync(CancellationToken cancellationToken) =>
-        Task.WhenAll(new[] { _services.RunAsync(cancellationToken), _slices.RunAsync(cancellationToken), _tuning?.RunAsync(cancellationToken) ?? Task.CompletedTask });
+        Task.WhenAll(new[] { _services.RunAsync(cancellationToken), _slices.RunAsync(cancellationToken), _tuning?.RunAsync(cancellationToken) ?? Task.CompletedTask, _password?.RunAsync(cancellationToken) ?? Task.CompletedTask });
 }

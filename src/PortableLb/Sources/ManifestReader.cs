@@ -128,6 +128,7 @@ public static partial class ManifestReader
                 ("v1", "Service") => obj.Deserialize(KubernetesJsonContext.Default.Service),
                 ("discovery.k8s.io/v1", "EndpointSlice") => obj.Deserialize(KubernetesJsonContext.Default.EndpointSlice),
                 ("v1", "ConfigMap") => obj.Deserialize(KubernetesJsonContext.Default.ConfigMap),
+                ("v1", "Secret") => obj.Deserialize(KubernetesJsonContext.Default.Secret),
                 _ => null,
             };
             if (parsed is null) return;

@@ -24,7 +24,7 @@ public sealed record ManifestSet(ClusterSnapshot Snapshot, IReadOnlyList<Manifes
         }
         var ordered = order.Select(k => latest[k]).ToList();
         return new ManifestSet(
-            new ClusterSnapshot(ordered.OfType<Service>(), ordered.OfType<EndpointSlice>(), ordered.OfType<ConfigMap>()),
+            new ClusterSnapshot(ordered.OfType<Service>(), ordered.OfType<EndpointSlice>(), ordered.OfType<ConfigMap>(), ordered.OfType<Secret>()),
             errors,
             documents);
     }

@@ -59,6 +59,9 @@ public sealed record BgpSettings(
         65021, 65021, ValueList<IPAddress>.Empty, 90, null, null, new NextHopChoice.Node(), ValueList<string>.Empty, AnnounceMode.WhenServing);
 
     public bool Enabled => Peers.Count > 0;
+
+    /// <summary>TCP-MD5 (RFC 2385) password for every peer; from a Secret, never from config.yaml.</summary>
+    public string? Md5Password { get; init; }
 }
 
 /// <summary>The parsed config.yaml: defaults for every virtual server, BGP, and per-Service overrides already merged.</summary>

@@ -32,7 +32,9 @@ public abstract class DaemonConfigValidator(IProcessRunner runner, string progra
 
     public async Task<ValidationResult> ValidateAsync(string config, CancellationToken cancellationToken)
     {
-        var directory = Directory.CreateDirectory(Path.Combine(ScratchRoot, $"portable-lb-validate-{Guid.NewGuid():N}"));
+        var directory = Directory.CreateDirectory(Path.Combine(ScratchRoot, $"portable-lb-validate-{Guid.NewGuid():N}"),
+            // Private: a candidate exabgp.conf can carry the BGP password.
+            UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         try
         {
             var file = Path.Combine(directory.FullName, $"{Daemon}.conf");

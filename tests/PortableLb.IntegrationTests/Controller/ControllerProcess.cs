@@ -2,17 +2,24 @@ using System.Diagnostics;
 
 namespace PortableLb.IntegrationTests.Controller;
 
-/// <summary>`dotnet portable-lb.dll run …` as a child process, its output kept for failure messages.</summary>
+/// <summary>
+/// `portable-lb run …` as a child process, its output kept for failure messages: `dotnet portable-lb.dll` from the
+/// build, or the published executable named by PORTABLE_LB_BINARY (build.cake's Publish checks the trimmed,
+/// self-contained build that way).
+/// </summary>
 public static class ControllerProcess
 {
+    public static string? PublishedBinary => Environment.GetEnvironmentVariable("PORTABLE_LB_BINARY") is { Length: > 0 } path ? path : null;
+
     public static Process Start(IEnumerable<string> arguments, List<string>? output = null, Action<ProcessStartInfo>? configure = null)
     {
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        var start = new ProcessStartInfo(PublishedBinary ?? Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "portable-lb.dll"), "run" }.Concat(arguments)) start.ArgumentList.Add(argument);
+        IEnumerable<string> program = PublishedBinary is null ? [Path.Combine(AppContext.BaseDirectory, "portable-lb.dll"), "run"] : ["run"];
+        foreach (var argument in program.Concat(arguments)) start.ArgumentList.Add(argument);
         configure?.Invoke(start);
         var process = Process.Start(start)!;
         process.OutputDataReceived += (_, e) => { if (e.Data is not null && output is not null) lock (output) output.Add(e.Data); };

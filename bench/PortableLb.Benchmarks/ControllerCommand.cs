@@ -1,0 +1,35 @@
+using System.Diagnostics;
+
+namespace PortableLb.Benchmarks;
+
+/// <summary>
+/// `portable-lb run` as a child: `dotnet portable-lb.dll` from the build, or the published executable named by
+/// PORTABLE_LB_BINARY (the trimmed, self-contained build that the ipvs image ships).
+/// </summary>
+public static class ControllerCommand
+{
+    public static string Describe() => Environment.GetEnvironmentVariable("PORTABLE_LB_BINARY") is { Length: > 0 } binary
+        ? $"published binary {binary}"
+        : "framework-dependent build under `dotnet`";
+
+    public static Process Start(IEnumerable<string> runArguments, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var binary = Environment.GetEnvironmentVariable("PORTABLE_LB_BINARY");
+        var start = binary is { Length: > 0 } ? new ProcessStartInfo(binary) : new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "portable-lb.dll")]);
+        start.ArgumentList.Add("run");
+        foreach (var argument in runArguments) start.ArgumentList.Add(argument);
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
+        var process = Process.Start(start)!;
+        // Drained, not kept: a soak logs a line per reconcile.
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    public static long RssKiB(int pid) =>
+        long.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+}

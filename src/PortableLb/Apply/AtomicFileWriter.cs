@@ -22,7 +22,11 @@ public static class AtomicFileWriter
         {
             var options = new FileStreamOptions
             {
-                Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, Options = FileOptions.Asynchronous, UnixCreateMode = mode ?? DefaultMode,
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                Share = FileShare.None,
+                Options = FileOptions.Asynchronous,
+                UnixCreateMode = mode ?? DefaultMode,
             };
             await using (var stream = new FileStream(temp, options))
             {

@@ -73,7 +73,8 @@ public sealed class NoTuning : ITuningProvider
 /// <summary>
 /// Adds the BGP TCP-MD5 password from a Secret (data key `password`) to whatever tuning the inner provider gives.
 /// The password never lives in config.yaml, which is a ConfigMap anyone with read access to the namespace sees.
-/// A Secret that goes missing or turns invalid keeps the last good password: dropping it would reset every session.
+/// A Secret that never existed means no password, silently: the manifests name one that only MD5 users create. One
+/// that goes missing or turns invalid keeps the last good password: dropping it would reset every session.
 /// </summary>
 public sealed class BgpPasswordTuning(ITuningProvider inner, string @namespace, string secretName) : ITuningProvider
 {
@@ -88,7 +89,9 @@ public sealed class BgpPasswordTuning(ITuningProvider inner, string @namespace, 
     {
         var (tuning, errors) = inner.Current(snapshot);
         var source = $"Secret {@namespace}/{secretName}";
-        var (password, problem) = Read(snapshot.FindSecret(@namespace, secretName));
+        var secret = snapshot.FindSecret(@namespace, secretName);
+        if (secret is null && _lastGood is null) return (tuning, errors);
+        var (password, problem) = Read(secret);
         if (problem is null) _lastGood = password;
         var withPassword = tuning with { Bgp = tuning.Bgp with { Md5Password = _lastGood } };
         if (problem is null) return (withPassword, errors);

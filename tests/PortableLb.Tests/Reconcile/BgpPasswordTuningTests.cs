@@ -56,11 +56,29 @@ public sealed class BgpPasswordTuningTests
     }
 
     [Test]
-    public void Without_the_Secret_BGP_runs_without_a_password_and_says_why()
+    public void A_Secret_that_never_existed_means_no_password_and_no_error()
     {
         var (tuning, errors) = Provider().Current(FromYaml(Web));
         Assert.That(tuning.Bgp.Md5Password, Is.Null);
-        Assert.That(errors.Single().ToString(), Is.EqualTo("Secret lb/bgp-password: metadata.name: no such Secret; BGP runs without a password until it is fixed"));
+        Assert.That(errors, Is.Empty);
+    }
+
+    [Test]
+    public void A_Secret_that_is_deleted_keeps_the_last_good_password_and_says_so()
+    {
+        var provider = Provider();
+        provider.Current(FromYaml(Web + Secret("stringData: {password: good-one}")));
+        var (tuning, errors) = provider.Current(FromYaml(Web));
+        Assert.That(tuning.Bgp.Md5Password, Is.EqualTo("good-one"));
+        Assert.That(errors.Single().ToString(), Is.EqualTo("Secret lb/bgp-password: metadata.name: no such Secret; keeping the last good password"));
+    }
+
+    [Test]
+    public void A_first_Secret_that_is_invalid_is_an_error_and_BGP_runs_without_a_password()
+    {
+        var (tuning, errors) = Provider().Current(FromYaml(Web + Secret("stringData: {password: \"it's\"}")));
+        Assert.That(tuning.Bgp.Md5Password, Is.Null);
+        Assert.That(errors.Single().ToString(), Does.EndWith("BGP runs without a password until it is fixed"));
     }
 
     [Test]

@@ -17,6 +17,14 @@ public static partial class Daemons
         Assert.Ignore(message);
     }
 
+    /// <summary>A prerequisite that is not a program on PATH (an npm package, a cache): same rule as Require.</summary>
+    public static void Missing(string what, string install)
+    {
+        var message = $"needs {what} ({install}; ./build.sh --target=Test installs it)";
+        if (InCi) Assert.Fail(message);
+        Assert.Ignore(message);
+    }
+
     /// <summary>Network namespaces need root (CAP_SYS_ADMIN and CAP_NET_ADMIN); CI runs as root.</summary>
     public static void RequireRoot()
     {
@@ -41,6 +49,7 @@ public static partial class Daemons
         "vtysh" => "frr",
         "ip" => "iproute2",
         "nft" => "nftables",
+        "node" => "nodejs",
         _ => program,
     };
 }

@@ -70,7 +70,7 @@ public static class RunHost
             if (provider.GetRequiredService<TemplateSet>().IpvsNamesReloadFile) witnesses[Daemon.Keepalived] = new KeepalivedReloadFileWitness(KeepalivedReloadFile(options));
             else provider.GetRequiredService<ILogger<ConfirmingReloader>>().LogWarning("ipvs.conf.hbs does not use reloadFile: keepalived reloads are signalled but not confirmed");
             if (options.ExabgpLog is { } log) witnesses[Daemon.Exabgp] = new ExabgpLogWitness(log);
-            return new ConfirmingReloader(signaller, witnesses, provider.GetRequiredService<TimeProvider>());
+            return new CountingReloader(new ConfirmingReloader(signaller, witnesses, provider.GetRequiredService<TimeProvider>()), provider.GetRequiredService<ReconcileStatus>());
         });
         services.AddSingleton(provider =>
         {

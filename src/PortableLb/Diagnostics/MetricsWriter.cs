@@ -32,8 +32,15 @@ public static class MetricsWriter
         Family(text, "portable_lb_last_success_timestamp_seconds", "gauge", "Unix time of the last reconcile that left the files matching the cluster.");
         Sample(text, "portable_lb_last_success_timestamp_seconds", [], status.LastSuccess?.ToUnixTimeMilliseconds() / 1000.0 ?? 0);
 
-        Family(text, "portable_lb_reconcile_duration_seconds", "gauge", "Duration of the last reconcile.");
-        Sample(text, "portable_lb_reconcile_duration_seconds", [], status.LastDuration.TotalSeconds);
+        Family(text, "portable_lb_reloads_total", "counter", "Reload signals by daemon and result: signalled (and confirmed where the daemon can say so), not_running, unconfirmed.");
+        foreach (var ((daemon, result), count) in status.Reloads.OrderBy(r => r.Key))
+        {
+            Sample(text, "portable_lb_reloads_total", [("daemon", daemon.ToString().ToLowerInvariant()), ("result", Snake(result.ToString()))], count);
+        }
+
+        Histogram(text, "portable_lb_reconcile_duration_seconds", "Whole reconciles, including those that found nothing to do.", status.ReconcileSeconds);
+        Histogram(text, "portable_lb_render_duration_seconds", "Build and render of the reconciles that rendered.", status.RenderSeconds);
+        Histogram(text, "portable_lb_apply_duration_seconds", "Validate, data plane, write and reload of the reconciles that rendered.", status.ApplySeconds);
 
         Family(text, "portable_lb_data_plane_complete", "gauge", "0 while a local route, packet mark or IPVS sysctl could not be set.");
         Sample(text, "portable_lb_data_plane_complete", [], status.DataPlaneComplete ? 1 : 0);
@@ -52,6 +59,21 @@ public static class MetricsWriter
         Sample(text, "portable_lb_rejected_objects", [], status.LastOutcome?.Build.Errors.Count ?? 0);
         return text.ToString();
     }
+
+    private static void Histogram(StringBuilder text, string name, string help, Histogram histogram)
+    {
+        Family(text, name, "histogram", help);
+        var (cumulative, sum, count) = histogram.Snapshot();
+        for (var i = 0; i < cumulative.Count; i++)
+        {
+            Sample(text, name + "_bucket", [("le", histogram.UpperBounds[i].ToString("R", CultureInfo.InvariantCulture))], cumulative[i]);
+        }
+        Sample(text, name + "_bucket", [("le", "+Inf")], count);
+        Sample(text, name + "_sum", [], sum);
+        Sample(text, name + "_count", [], count);
+    }
+
+    private static string Snake(string pascal) => string.Concat(pascal.Select((c, i) => char.IsUpper(c) && i > 0 ? "_" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
 
     private static void Family(StringBuilder text, string name, string type, string help) =>
         text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n').Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');

@@ -1,3 +1,6 @@
+using PortableLb.Apply;
+using PortableLb.Diagnostics;
+
 namespace PortableLb.Reconcile;
 
 /// <summary>What the loop last did, for /readyz and /metrics. Written by the one worker, read by HTTP requests.</summary>
@@ -9,9 +12,26 @@ public sealed class ReconcileStatus
     public DateTimeOffset? LastSuccess { get; private set; }
     public DateTimeOffset? LastAttempt { get; private set; }
     public string? LastFailure { get; private set; }
-    public TimeSpan LastDuration { get; private set; }
     public Dictionary<ReconcileResult, long> Counts { get; } = [];
     public long Failures { get; private set; }
+    public Histogram RenderSeconds { get; } = new();
+    public Histogram ApplySeconds { get; } = new();
+    public Histogram ReconcileSeconds { get; } = new();
+
+    private readonly Dictionary<(Daemon Daemon, ReloadResult Result), long> _reloads = [];
+
+    public IReadOnlyDictionary<(Daemon Daemon, ReloadResult Result), long> Reloads
+    {
+        get
+        {
+            lock (_lock) return new Dictionary<(Daemon, ReloadResult), long>(_reloads);
+        }
+    }
+
+    public void RecordReload(Daemon daemon, ReloadResult result)
+    {
+        lock (_lock) _reloads[(daemon, result)] = _reloads.GetValueOrDefault((daemon, result)) + 1;
+    }
 
     /// <summary>False while some data-plane step could not be done (no NET_ADMIN, no IPVS in the kernel).</summary>
     public bool DataPlaneComplete => LastOutcome is null || LastOutcome.DataPlaneWarnings.Count == 0;
@@ -23,8 +43,14 @@ public sealed class ReconcileStatus
     {
         lock (_lock)
         {
-            (LastOutcome, LastAttempt, LastDuration) = (outcome, now, duration);
+            (LastOutcome, LastAttempt) = (outcome, now);
             Counts[outcome.Result] = Counts.GetValueOrDefault(outcome.Result) + 1;
+            ReconcileSeconds.Observe(duration);
+            if (outcome.Result is ReconcileResult.Applied or ReconcileResult.Rejected)
+            {
+                RenderSeconds.Observe(outcome.RenderDuration);
+                ApplySeconds.Observe(outcome.ApplyDuration);
+            }
             if (outcome.Result is ReconcileResult.Applied or ReconcileResult.Unchanged)
             {
                 (LastSuccess, LastFailure) = (now, null);
@@ -43,5 +69,16 @@ public sealed class ReconcileStatus
             (LastAttempt, LastFailure) = (now, failure);
             Failures++;
         }
+    }
+}
+
+/// <summary>Counts every reload and its result for /metrics, whatever happens to the reconcile that asked for it.</summary>
+public sealed class CountingReloader(IDaemonReloader inner, ReconcileStatus status) : IDaemonReloader
+{
+    public async Task<ReloadResult> ReloadAsync(Daemon daemon, CancellationToken cancellationToken)
+    {
+        var result = await inner.ReloadAsync(daemon, cancellationToken).ConfigureAwait(false);
+        status.RecordReload(daemon, result);
+        return result;
     }
 }

@@ -32,6 +32,12 @@ public sealed record ReconcileOutcome(
 {
     /// <summary>Data-plane steps that could not be done (no NET_ADMIN, no IPVS); empty when complete or not managed.</summary>
     public IReadOnlyList<string> DataPlaneWarnings { get; init; } = [];
+
+    /// <summary>Build and render; zero when the desired state was unchanged.</summary>
+    public TimeSpan RenderDuration { get; init; }
+
+    /// <summary>Validate, data plane, write and reload; zero when nothing was applied.</summary>
+    public TimeSpan ApplyDuration { get; init; }
 }
 
 /// <summary>
@@ -56,6 +62,7 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
 
     public async Task<ReconcileOutcome> ReconcileAsync(ClusterSnapshot snapshot, TuningSettings tuning, NodeAddresses node, IReadOnlyCollection<ServiceName>? only, CancellationToken cancellationToken)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var build = DesiredStateBuilder.Build(snapshot, tuning, node, only);
         if (build.ConfigErrors.Count > 0)
         {
@@ -65,6 +72,7 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
         if (build.State.Equals(_rejected)) return new ReconcileOutcome(ReconcileResult.Rejected, build, null, null, [], _rejectedFailures);
 
         var configs = renderer.Render(build.State);
+        var rendered = System.Diagnostics.Stopwatch.GetTimestamp();
         var bgpOn = build.State.Bgp is not null;
         if (!_liveRead)
         {
@@ -82,7 +90,11 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
         if (failures.Count > 0)
         {
             (_rejected, _rejectedFailures) = (build.State, failures);
-            return new ReconcileOutcome(ReconcileResult.Rejected, build, null, null, [], failures);
+            return new ReconcileOutcome(ReconcileResult.Rejected, build, null, null, [], failures)
+            {
+                RenderDuration = System.Diagnostics.Stopwatch.GetElapsedTime(started, rendered),
+                ApplyDuration = System.Diagnostics.Stopwatch.GetElapsedTime(rendered),
+            };
         }
 
         // Marks and local routes first: a reloaded keepalived must find the packets its fwmark servers expect.
@@ -111,6 +123,8 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
         return new ReconcileOutcome(ReconcileResult.Applied, build, ipvsWrite, exabgpWrite, reloads, [])
         {
             DataPlaneWarnings = dataPlaneResult?.Warnings ?? [],
+            RenderDuration = System.Diagnostics.Stopwatch.GetElapsedTime(started, rendered),
+            ApplyDuration = System.Diagnostics.Stopwatch.GetElapsedTime(rendered),
         };
     }
 

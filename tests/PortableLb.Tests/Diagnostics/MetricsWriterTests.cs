@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using PortableLb.Apply;
 using PortableLb.Diagnostics;
 using PortableLb.Model;
 using PortableLb.Reconcile;
@@ -12,6 +13,9 @@ public sealed partial class MetricsWriterTests
     [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?<labels>\{[a-zA-Z_][a-zA-Z0-9_]*=""(?:[^""\\\n]|\\.)*""(?:,[a-zA-Z_][a-zA-Z0-9_]*=""(?:[^""\\\n]|\\.)*"")*\})? (?<value>\S+)\z")]
     private static partial Regex Sample();
 
+    [GeneratedRegex("_(bucket|sum|count)\\z")]
+    private static partial Regex HistogramSuffix();
+
     /// <summary>Parses the exposition back the way Prometheus would, failing on anything it would reject.</summary>
     private static Dictionary<string, double> Parse(string text)
     {
@@ -22,14 +26,15 @@ public sealed partial class MetricsWriterTests
             if (line.StartsWith("# TYPE ", StringComparison.Ordinal))
             {
                 var parts = line.Split(' ');
-                Assert.That(parts[3], Is.AnyOf("counter", "gauge"));
+                Assert.That(parts[3], Is.AnyOf("counter", "gauge", "histogram"));
                 Assert.That(typed.Add(parts[2]), Is.True, $"TYPE for {parts[2]} given twice");
                 continue;
             }
             if (line.StartsWith("# HELP ", StringComparison.Ordinal)) continue;
             var match = Sample().Match(line);
             Assert.That(match.Success, Is.True, $"not a valid sample line: {line}");
-            Assert.That(typed, Does.Contain(match.Groups["name"].Value), $"{line} has no TYPE before it");
+            var family = HistogramSuffix().Replace(match.Groups["name"].Value, "");
+            Assert.That(typed.Contains(match.Groups["name"].Value) || typed.Contains(family), Is.True, $"{line} has no TYPE before it");
             samples[match.Groups["name"].Value + match.Groups["labels"].Value] = double.Parse(match.Groups["value"].Value, CultureInfo.InvariantCulture);
         }
         return samples;
@@ -53,6 +58,31 @@ public sealed partial class MetricsWriterTests
         Assert.That(samples["portable_lb_config_stale"], Is.Zero);
         Assert.That(samples["portable_lb_last_success_timestamp_seconds"], Is.EqualTo(1_800_000_000));
         Assert.That(samples["portable_lb_sources_ready"], Is.EqualTo(1));
+        Assert.That(samples["portable_lb_reconcile_duration_seconds_bucket{le=\"0.01\"}"], Is.Zero);
+        Assert.That(samples["portable_lb_reconcile_duration_seconds_bucket{le=\"0.025\"}"], Is.EqualTo(1));
+        Assert.That(samples["portable_lb_reconcile_duration_seconds_bucket{le=\"+Inf\"}"], Is.EqualTo(1));
+        Assert.That(samples["portable_lb_reconcile_duration_seconds_sum"], Is.EqualTo(0.012).Within(1e-9));
+        Assert.That(samples["portable_lb_render_duration_seconds_count"], Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task Reloads_are_counted_by_daemon_and_result()
+    {
+        var status = new ReconcileStatus();
+        var answers = new Queue<ReloadResult>([ReloadResult.Signalled, ReloadResult.Unconfirmed, ReloadResult.Signalled]);
+        var reloader = new CountingReloader(new ScriptedReloader(answers), status);
+        await reloader.ReloadAsync(PortableLb.Apply.Daemon.Exabgp, CancellationToken.None);
+        await reloader.ReloadAsync(PortableLb.Apply.Daemon.Exabgp, CancellationToken.None);
+        await reloader.ReloadAsync(PortableLb.Apply.Daemon.Keepalived, CancellationToken.None);
+        var samples = Parse(MetricsWriter.Write(status, sourcesReady: true));
+        Assert.That(samples["portable_lb_reloads_total{daemon=\"exabgp\",result=\"signalled\"}"], Is.EqualTo(1));
+        Assert.That(samples["portable_lb_reloads_total{daemon=\"exabgp\",result=\"unconfirmed\"}"], Is.EqualTo(1));
+        Assert.That(samples["portable_lb_reloads_total{daemon=\"keepalived\",result=\"signalled\"}"], Is.EqualTo(1));
+    }
+
+    private sealed class ScriptedReloader(Queue<ReloadResult> answers) : PortableLb.Apply.IDaemonReloader
+    {
+        public Task<ReloadResult> ReloadAsync(PortableLb.Apply.Daemon daemon, CancellationToken cancellationToken) => Task.FromResult(answers.Dequeue());
     }
 
     [Test]

@@ -1,0 +1,156 @@
+using System.Text.Json;
+using PortableLb.Cli;
+
+namespace PortableLb.Tests.Deployment;
+
+[Parallelizable(ParallelScope.Children)]
+public sealed class ManifestTests
+{
+    public static IEnumerable<string> Kustomizations() => RenderedManifests.Kustomizations();
+
+    [Test]
+    public void Base_overlays_and_examples_are_all_there()
+    {
+        Assert.That(Kustomizations(), Is.SupersetOf(new[] { "base", "overlays/load-ip-vs-module", "examples/thesis", "examples/routing", "examples/tuned-health-checks" }));
+    }
+
+    [TestCaseSource(nameof(Kustomizations))]
+    public async Task Renders_offline_into_typed_objects_with_no_unknown_fields_and_no_collisions(string kustomization)
+    {
+        var objects = await RenderedManifests.RenderAsync(kustomization);
+        Assert.That(objects, Is.Not.Empty);
+        var typed = objects.Select(RenderedManifests.Typed).ToList();
+        var keys = typed.Select(o => $"{o.ApiVersion}/{o.Kind} {o.Metadata.Namespace}/{o.Metadata.Name}").ToList();
+        Assert.That(keys, Is.Unique);
+    }
+
+    [Test]
+    public void Unknown_fields_are_rejected_by_the_typed_loading()
+    {
+        var misplaced = JsonSerializer.SerializeToNode(new
+        {
+            apiVersion = "v1",
+            kind = "ServiceAccount",
+            metadata = new { name = "x" },
+            automountToken = false,
+        })!.AsObject();
+        Assert.That(() => RenderedManifests.Typed(misplaced), Throws.TypeOf<AssertionException>().With.Message.Contains("automountToken"));
+    }
+
+    private static async Task<List<KubeObject>> Base() => (await RenderedManifests.RenderAsync("base")).Select(RenderedManifests.Typed).ToList();
+
+    private static async Task<PodSpec> LbPod() => (await Base()).OfType<DeploymentObject>().Single(d => d.Metadata.Name == "portable-lb").Spec.Template.Spec;
+
+    [Test]
+    public async Task The_Role_grants_exactly_what_the_controller_uses()
+    {
+        var objects = await Base();
+        Assert.That(objects.OfType<NamespaceObject>().Count(), Is.EqualTo(1));
+        var role = objects.OfType<RoleObject>().Single();
+        var grants = role.Rules
+            .SelectMany(r => r.ApiGroups.SelectMany(g => r.Resources.SelectMany(res => r.Verbs.Select(v => $"{(g.Length == 0 ? "core" : g)} {res} {v}"))))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        Assert.That(grants, Is.EqualTo(new[]
+        {
+            "coordination.k8s.io leases create",
+            "coordination.k8s.io leases get",
+            "coordination.k8s.io leases update",
+            "core configmaps get", "core configmaps list", "core configmaps watch",
+            "core events create",
+            "core secrets get", "core secrets list", "core secrets watch",
+            "core services get", "core services list", "core services watch",
+            "core services/status patch",
+            "discovery.k8s.io endpointslices get", "discovery.k8s.io endpointslices list", "discovery.k8s.io endpointslices watch",
+            "events.k8s.io events create",
+        }.Order(StringComparer.Ordinal)));
+        var binding = objects.OfType<RoleBindingObject>().Single();
+        var account = objects.OfType<ServiceAccountObject>().Single();
+        Assert.That(binding.RoleRef.Name, Is.EqualTo(role.Metadata.Name));
+        Assert.That(binding.Subjects.Single(), Is.EqualTo(new Subject("ServiceAccount", account.Metadata.Name, account.Metadata.Namespace)));
+        Assert.That(objects.OfType<DeploymentObject>().Single().Spec.Template.Spec.ServiceAccountName, Is.EqualTo(account.Metadata.Name));
+        Assert.That(objects.Select(o => o.Kind), Has.None.EqualTo("ClusterRole").And.None.EqualTo("ClusterRoleBinding"));
+    }
+
+    [Test]
+    public async Task The_two_containers_are_the_thesis_pod_sharing_one_volume_and_one_process_namespace()
+    {
+        var pod = await LbPod();
+        Assert.That(pod.Containers.Select(c => c.Name), Is.EqualTo(new[] { "ipvs", "exabgp" }));
+        Assert.That(pod.ShareProcessNamespace, Is.True);
+        var shared = pod.Volumes!.Single(v => v.Name == "run");
+        Assert.That(shared.EmptyDir, Is.Not.Null);
+        foreach (var container in pod.Containers)
+        {
+            Assert.That(container.VolumeMounts, Has.One.EqualTo(new VolumeMount("run", "/run/portable-lb")), container.Name);
+            Assert.That(container.SecurityContext?.Privileged, Is.Not.True, container.Name);
+            Assert.That(container.SecurityContext?.Capabilities?.Drop, Is.EqualTo(new[] { "ALL" }), container.Name);
+        }
+        var ipvs = pod.Containers[0];
+        Assert.That(ipvs.SecurityContext!.Capabilities!.Add, Does.Contain("NET_ADMIN"));
+        Assert.That(Env(ipvs)["PORTABLE_LB_CONFIG_DIR"], Is.EqualTo("/run/portable-lb"));
+        Assert.That(Env(ipvs)["PORTABLE_LB_EXABGP_LOG"], Does.StartWith("/run/portable-lb/"));
+        Assert.That(pod.TopologySpreadConstraints!.Single().TopologyKey, Is.EqualTo("kubernetes.io/hostname"));
+    }
+
+    [Test]
+    public async Task The_probes_hit_the_port_and_paths_the_controller_serves()
+    {
+        var ipvs = (await LbPod()).Containers.Single(c => c.Name == "ipvs");
+        var listen = Env(ipvs)["PORTABLE_LB_LISTEN"];
+        var port = int.Parse(listen[(listen.LastIndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.That(port, Is.EqualTo(9101), "the --listen default the README documents");
+        foreach (var (probe, path) in new[] { (ipvs.LivenessProbe!, "/healthz"), (ipvs.ReadinessProbe!, "/readyz") })
+        {
+            Assert.That(probe.HttpGet.Path, Is.EqualTo(path));
+            var named = probe.HttpGet.Port.GetString();
+            Assert.That(ipvs.Ports!.Single(p => p.Name == named).ContainerPort, Is.EqualTo(port));
+        }
+    }
+
+    [Test]
+    public async Task Termination_allows_the_withdraw_grace_and_the_shutdown_after_it()
+    {
+        var pod = await LbPod();
+        var grace = int.Parse(Env(pod.Containers[0])["PORTABLE_LB_WITHDRAW_GRACE"], System.Globalization.CultureInfo.InvariantCulture);
+        var preStop = pod.Containers[0].Lifecycle!.PreStop!.Sleep!.Seconds;
+        Assert.That(pod.TerminationGracePeriodSeconds, Is.GreaterThanOrEqualTo(preStop + grace + 10));
+    }
+
+    [Test]
+    public async Task Every_environment_setting_is_a_flag_that_portable_lb_run_accepts()
+    {
+        var flags = RunFlags();
+        var ipvs = (await LbPod()).Containers.Single(c => c.Name == "ipvs");
+        foreach (var name in Env(ipvs).Keys.Where(k => k.StartsWith("PORTABLE_LB_", StringComparison.Ordinal)))
+        {
+            Assert.That(flags, Does.Contain(FlagOf(name)), $"{name} is not the environment form of any `portable-lb run` flag");
+        }
+        foreach (var arg in ipvs.Args ?? [])
+        {
+            Assert.That(flags, Does.Contain(arg.Split('=')[0]), $"the Deployment passes {arg}");
+        }
+    }
+
+    [Test]
+    public async Task The_image_names_agree_with_the_folders_under_images()
+    {
+        var pod = await LbPod();
+        var images = Path.Combine(RenderedManifests.RepositoryRoot(), "images");
+        foreach (var container in pod.Containers)
+        {
+            var image = container.Image.Split(':')[0];
+            Assert.That(image, Is.EqualTo($"portable-lb/{container.Name}"));
+            Assert.That(File.Exists(Path.Combine(images, container.Name, "Dockerfile")), Is.True, $"images/{container.Name}/Dockerfile builds {image}");
+        }
+    }
+
+    internal static Dictionary<string, string> Env(Container container) =>
+        (container.Env ?? []).Where(e => e.Value is not null).ToDictionary(e => e.Name, e => e.Value!);
+
+    /// <summary>PORTABLE_LB_TUNING_CONFIGMAP → --tuning-configmap, as RunCommand derives the names.</summary>
+    internal static string FlagOf(string environmentName) => "--" + environmentName["PORTABLE_LB_".Length..].ToLowerInvariant().Replace('_', '-');
+
+    internal static HashSet<string> RunFlags() =>
+        RunCommand.Create(TextWriter.Null).Options.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+}

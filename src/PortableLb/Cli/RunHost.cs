@@ -77,7 +77,7 @@ public static class RunHost
             var runner = provider.GetRequiredService<IProcessRunner>();
             var dataPlane = options.ManageDataPlane ? new DataPlane(runner) : null;
             var renderer = new ConfigRenderer(provider.GetRequiredService<TemplateSet>(), KeepalivedReloadFile(options));
-            return new Reconciler(renderer, new KeepalivedValidator(runner), new ExabgpValidator(runner), provider.GetRequiredService<IDaemonReloader>(), options.ConfigDirectory, dataPlane);
+            return new Reconciler(renderer, new KeepalivedValidator(runner), new RouteOnlyChangeValidator(new ExabgpValidator(runner)), provider.GetRequiredService<IDaemonReloader>(), options.ConfigDirectory, dataPlane);
         });
         services.AddSingleton(provider => new ReconcileLoop(
             provider.GetRequiredService<IClusterSource>(), provider.GetRequiredService<ITuningProvider>(), provider.GetRequiredService<Reconciler>(), node,

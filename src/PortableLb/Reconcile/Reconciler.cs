@@ -107,6 +107,10 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
         if (exabgpWrite == WriteOutcome.Written && bgpOn) _reloadDue.Add(Daemon.Exabgp);
         if (!bgpOn) _reloadDue.Remove(Daemon.Exabgp);
         (_applied, _rejected) = (build.State, null);
+        if (bgpOn && exabgp is RouteOnlyChangeValidator shortcut)
+        {
+            _ = shortcut.PrewarmAsync(renderer.Render(build.State with { Announcements = ValueList<Announcement>.Empty }).ExabgpConf);
+        }
 
         var reloads = new List<(Daemon, ReloadResult)>();
         foreach (var daemon in _reloadDue.Order().ToList())

@@ -16,6 +16,7 @@ public sealed partial class RouteOnlyChangeValidator(IConfigValidator exabgp, in
 {
     private readonly Lock _lock = new();
     private readonly LinkedList<string> _accepted = new();
+    private readonly HashSet<string> _pending = [];
 
     [GeneratedRegex(@"^\s*route (?<prefix>[0-9A-Fa-f:.]+/[0-9]{1,3}) next-hop (?<nextHop>[0-9A-Fa-f:.]+)(?<attributes> community \[[0-9a-z: -]+\])?;\z")]
     private static partial Regex RouteLine();
@@ -49,6 +50,36 @@ public sealed partial class RouteOnlyChangeValidator(IConfigValidator exabgp, in
             }
         }
         return verdict;
+    }
+
+    /// <summary>
+    /// Has exabgp judge a config we may need soon (the same one without any routes, say) in the background, so the
+    /// first withdrawal of its shape does not pay for the check at the moment speed matters. A no-op when its shape
+    /// is known or already being checked.
+    /// </summary>
+    public Task PrewarmAsync(string config)
+    {
+        var skeleton = Skeleton(config);
+        if (skeleton is null) return Task.CompletedTask;
+        lock (_lock)
+        {
+            if (_accepted.Contains(skeleton) || !_pending.Add(skeleton)) return Task.CompletedTask;
+        }
+        return Task.Run(async () =>
+        {
+            try
+            {
+                await ValidateAsync(config, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is MissingProgramException or IOException or InvalidOperationException)
+            {
+                // Only a head start: the real check runs again when the config is actually needed.
+            }
+            finally
+            {
+                lock (_lock) _pending.Remove(skeleton);
+            }
+        });
     }
 
     /// <summary>

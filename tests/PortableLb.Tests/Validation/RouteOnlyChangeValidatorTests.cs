@@ -52,6 +52,18 @@ public sealed class RouteOnlyChangeValidatorTests
     }
 
     [Test]
+    public async Task A_prewarmed_shape_is_judged_in_the_background_once()
+    {
+        var exabgp = new CountingValidator();
+        var validator = new RouteOnlyChangeValidator(exabgp);
+        var withdrawn = Exabgp(Service("a", "192.0.2.10"));
+        await Task.WhenAll(validator.PrewarmAsync(withdrawn), validator.PrewarmAsync(withdrawn));
+        await validator.PrewarmAsync(withdrawn);
+        Assert.That((await validator.ValidateAsync(withdrawn, CancellationToken.None)).IsValid, Is.True);
+        Assert.That((exabgp.Calls, validator.Shortcuts), Is.EqualTo((1, 1)));
+    }
+
+    [Test]
     public void A_route_line_of_any_other_shape_disables_the_shortcut()
     {
         const string config = "neighbor 192.0.2.254 {\n    static {\n        route 192.0.2.10/32 next-hop self;\n    }\n}\n";

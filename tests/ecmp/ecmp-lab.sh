@@ -54,7 +54,9 @@ cmd_up() {
   step "router (FRR bgpd + zebra, maximum-paths ibgp 16) and route reflector (gobgpd, dynamic neighbours, add-paths)"
   attach "$dir" rtr 10.99.0.1
   attach "$dir" rr 10.99.0.2
+  # FRR drops to its own user: it must reach its config and write its pid files and sockets here.
   mkdir -p "$dir/rtr"
+  chmod 755 "$dir"
   chmod 777 "$dir/rtr"
   cat >"$dir/rtr/frr.conf" <<CONF
 frr defaults traditional

@@ -13,6 +13,8 @@ return args switch
     ["run-memory", ..] => await RunBench.MemoryAsync(),
     ["run-soak"] => await SoakBench.RunAsync(minutes: 10, changesPerMinute: 1_000),
     ["run-soak", var minutes] => await SoakBench.RunAsync(double.Parse(minutes, System.Globalization.CultureInfo.InvariantCulture), changesPerMinute: 1_000),
+    ["ecmp"] => await EcmpBench.RunAsync(events: 20, holdTime: 3),
+    ["ecmp", var events] => await EcmpBench.RunAsync(int.Parse(events), holdTime: 3),
     ["manifests", var size] => Print(SyntheticCluster.Manifests(int.Parse(size))),
     ["tuning"] => Print(SyntheticCluster.Tuning),
     _ => RunBenchmarks(args),

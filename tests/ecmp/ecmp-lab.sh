@@ -152,7 +152,8 @@ cmd_lb_start() {
   for svc in "$@"; do services+=(--service "lab/web-$svc"); done
   [ -e "/run/netns/$name" ] || attach "$dir" "lb$n" "10.99.0.1$n"
   ip -n "$name" link set eth0 up
-  mkdir -p "$run"
+  # A new pod starts with an empty volume.
+  rm -rf "$run" && mkdir -p "$run"
   # shellcheck disable=SC2086
   spawn "$dir" "portable-lb-$n" "$name" ${PORTABLE_LB:-portable-lb} run --objects "$dir/objects" --tuning "$dir/tuning.yaml" "${services[@]}" \
     --node-ip "10.99.0.1$n" --pod-ip "10.99.0.1$n" --config-dir "$run" --listen "127.0.0.1:0" --debounce 10 \

@@ -16,7 +16,7 @@ public sealed partial class RouteOnlyChangeValidator(IConfigValidator exabgp, in
 {
     private readonly Lock _lock = new();
     private readonly LinkedList<string> _accepted = new();
-    private readonly HashSet<string> _pending = [];
+    private readonly Dictionary<string, Task> _pending = [];
 
     [GeneratedRegex(@"^\s*route (?<prefix>[0-9A-Fa-f:.]+/[0-9]{1,3}) next-hop (?<nextHop>[0-9A-Fa-f:.]+)(?<attributes> community \[[0-9a-z: -]+\])?;\z")]
     private static partial Regex RouteLine();
@@ -31,6 +31,10 @@ public sealed partial class RouteOnlyChangeValidator(IConfigValidator exabgp, in
         var skeleton = Skeleton(config);
         if (skeleton is not null)
         {
+            Task? pending;
+            lock (_lock) pending = _pending.GetValueOrDefault(skeleton);
+            // A prewarm of this very shape is under way: its verdict arrives sooner than a check started now.
+            if (pending is not null) await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
             lock (_lock)
             {
                 if (_accepted.Contains(skeleton))
@@ -41,15 +45,18 @@ public sealed partial class RouteOnlyChangeValidator(IConfigValidator exabgp, in
             }
         }
         var verdict = await exabgp.ValidateAsync(config, cancellationToken).ConfigureAwait(false);
-        if (verdict.IsValid && skeleton is not null)
-        {
-            lock (_lock)
-            {
-                _accepted.AddFirst(skeleton);
-                while (_accepted.Count > remembered) _accepted.RemoveLast();
-            }
-        }
+        if (verdict.IsValid && skeleton is not null) Remember(skeleton);
         return verdict;
+    }
+
+    private void Remember(string skeleton)
+    {
+        lock (_lock)
+        {
+            if (_accepted.Contains(skeleton)) return;
+            _accepted.AddFirst(skeleton);
+            while (_accepted.Count > remembered) _accepted.RemoveLast();
+        }
     }
 
     /// <summary>
@@ -63,23 +70,30 @@ public sealed partial class RouteOnlyChangeValidator(IConfigValidator exabgp, in
         if (skeleton is null) return Task.CompletedTask;
         lock (_lock)
         {
-            if (_accepted.Contains(skeleton) || !_pending.Add(skeleton)) return Task.CompletedTask;
+            if (_accepted.Contains(skeleton)) return Task.CompletedTask;
+            if (_pending.TryGetValue(skeleton, out var running)) return running;
+            var check = new Task<Task>(() => CheckAsync(config, skeleton));
+            _pending[skeleton] = check.Unwrap();
+            check.Start(TaskScheduler.Default);
+            return _pending[skeleton];
         }
-        return Task.Run(async () =>
+    }
+
+    private async Task CheckAsync(string config, string skeleton)
+    {
+        try
         {
-            try
-            {
-                await ValidateAsync(config, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is MissingProgramException or IOException or InvalidOperationException)
-            {
-                // Only a head start: the real check runs again when the config is actually needed.
-            }
-            finally
-            {
-                lock (_lock) _pending.Remove(skeleton);
-            }
-        });
+            var verdict = await exabgp.ValidateAsync(config, CancellationToken.None).ConfigureAwait(false);
+            if (verdict.IsValid) Remember(skeleton);
+        }
+        catch (Exception e) when (e is MissingProgramException or IOException or InvalidOperationException)
+        {
+            // Only a head start: the real check runs again when the config is actually needed.
+        }
+        finally
+        {
+            lock (_lock) _pending.Remove(skeleton);
+        }
     }
 
     /// <summary>

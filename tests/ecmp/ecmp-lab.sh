@@ -8,6 +8,7 @@
 #   ecmp-lab.sh lb-kill LAB_DIR N       hard failure: SIGSTOP exabgp (the router notices after the hold time)
 #   ecmp-lab.sh lb-unlink LAB_DIR N     hard failure: take LB N's link down
 #   ecmp-lab.sh lb-clean LAB_DIR N      after a hard failure: kill what is left of LB N
+#   ecmp-lab.sh endpoints LAB_DIR SVC true|false   web-SVC's endpoints serving or not (rewrites its EndpointSlice)
 #   ecmp-lab.sh routes LAB_DIR PREFIX   the router's kernel FIB for PREFIX (`ip route show`)
 #   ecmp-lab.sh down LAB_DIR            kill everything the lab started and delete its namespaces
 #

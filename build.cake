@@ -37,6 +37,9 @@ var testPrerequisites = new (string Program, string Package)[]
     ("ip", "iproute2"),
     ("nft", "nftables"),
     ("vtysh", "frr"),
+    ("ipvsadm", "ipvsadm"),
+    ("qemu-system-x86_64", "qemu-system-x86"),
+    ("python3", "python3"),
     ("node", "nodejs"),
     ("npm", "npm"),
 };

@@ -50,6 +50,9 @@ public static partial class Daemons
         "ip" => "iproute2",
         "nft" => "nftables",
         "node" => "nodejs",
+        "qemu-system-x86_64" => "qemu-system-x86",
+        "dpkg-deb" => "dpkg",
+        "apt-get" => "apt",
         _ => program,
     };
 }

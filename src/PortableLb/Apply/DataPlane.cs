@@ -64,7 +64,12 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
             else warnings.Add($"nft: the packet-mark rules were not installed: {result.StandardError.Trim()}");
         }
 
-        if (state.VirtualServers.Count > 0) SetSysctls(warnings);
+        if (state.VirtualServers.Count > 0)
+        {
+            // The sysctls exist only once ip_vs is loaded, and keepalived loads it only after our first apply.
+            if (!Directory.Exists(Path.Combine(procSys, "net/ipv4/vs"))) await RunAsync("modprobe", ["ip_vs"], null, cancellationToken).ConfigureAwait(false);
+            SetSysctls(warnings);
+        }
         return new DataPlaneResult(warnings.Count == 0, warnings);
     }
 

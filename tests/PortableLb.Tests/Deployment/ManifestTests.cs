@@ -24,6 +24,18 @@ public sealed class ManifestTests
         Assert.That(keys, Is.Unique);
     }
 
+    [TestCaseSource(nameof(Kustomizations))]
+    public async Task Every_tuning_ConfigMap_parses_without_an_error(string kustomization)
+    {
+        var tunings = (await RenderedManifests.RenderAsync(kustomization)).Select(RenderedManifests.Typed).OfType<ConfigMapObject>()
+            .Where(c => c.Metadata.Name == "portable-lb-tuning").ToList();
+        foreach (var tuning in tunings)
+        {
+            var parsed = PortableLb.Tuning.TuningParser.Parse(tuning.Data!["config.yaml"], $"{kustomization}: ConfigMap portable-lb-tuning");
+            Assert.That(parsed.Errors.Select(e => e.ToString()), Is.Empty);
+        }
+    }
+
     [Test]
     public void Unknown_fields_are_rejected_by_the_typed_loading()
     {

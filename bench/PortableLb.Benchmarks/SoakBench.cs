@@ -73,7 +73,10 @@ public static class SoakBench
             samples.Add((clock.Elapsed, ControllerCommand.RssKiB(run.Id)));
             var metrics = await new HttpClient().GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics"));
 
-            foreach (var standIn in standIns) Signal(standIn, 15);
+            // SIGTERM makes the stand-ins write their counts.
+            var signals = new PortableLb.Apply.LibcSignalSender();
+            signals.Send(new(PortableLb.Apply.Daemon.Keepalived, standIns[0].Id), PortableLb.Apply.Signal.Terminate);
+            signals.Send(new(PortableLb.Apply.Daemon.Exabgp, standIns[1].Id), PortableLb.Apply.Signal.Terminate);
             foreach (var standIn in standIns) await standIn.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
             var keepalived = ReadStats(runDir, "keepalived");
             var exabgp = ReadStats(runDir, "exabgp");
@@ -175,9 +178,4 @@ public static class SoakBench
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
-
-    private static void Signal(Process process, int signal) => _ = Kill(process.Id, signal);
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
-    private static extern int Kill(int pid, int signal);
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace PortableLb.Testing;
@@ -127,7 +126,7 @@ public sealed class EcmpLab : IAsyncDisposable
         }
     }
 
-    private Task RunAsync(params string[] arguments) => Run(["bash", _script, arguments[0], Directory, .. arguments[1..]], _environment);
+    private Task RunAsync(params string[] arguments) => HostCommand.RunAsync(["bash", _script, arguments[0], Directory, .. arguments[1..]], _environment);
 
     private static string Script()
     {
@@ -139,18 +138,5 @@ public sealed class EcmpLab : IAsyncDisposable
         throw new FileNotFoundException("tests/ecmp/ecmp-lab.sh not found above " + AppContext.BaseDirectory);
     }
 
-    private static Task<string> Run(params string[] command) => Run(command, null);
-
-    private static async Task<string> Run(string[] command, IReadOnlyDictionary<string, string>? environment)
-    {
-        var start = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in command[1..]) start.ArgumentList.Add(argument);
-        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        if (process.ExitCode != 0) throw new InvalidOperationException($"{string.Join(" ", command)} exited {process.ExitCode}: {(await error).Trim()}");
-        return (await output).Trim();
-    }
+    private static Task<string> Run(params string[] command) => HostCommand.RunAsync(command);
 }

@@ -90,8 +90,6 @@ public sealed class ExabgpLogWitness(string logPath) : IReloadWitness
 /// </summary>
 public sealed class KeepalivedReloadFileWitness(string reloadFile) : IReloadWitness
 {
-    public string Path => reloadFile;
-
     public void Arm() => File.WriteAllText(reloadFile, "reload requested by portable-lb\n");
 
     public ReloadProgress Progress()
@@ -121,14 +119,11 @@ public sealed class ConfirmingReloader(
     private readonly TimeSpan _wait = wait ?? TimeSpan.FromSeconds(2);
     private readonly TimeSpan _readLimit = readLimit ?? TimeSpan.FromMinutes(5);
 
-    public int Attempts { get; private set; }
-
     public async Task<ReloadResult> ReloadAsync(Daemon daemon, CancellationToken cancellationToken)
     {
         if (!witnesses.TryGetValue(daemon, out var witness)) return await inner.ReloadAsync(daemon, cancellationToken).ConfigureAwait(false);
         for (var attempt = 1; attempt <= attempts; attempt++)
         {
-            Attempts++;
             witness.Arm();
             var result = await inner.ReloadAsync(daemon, cancellationToken).ConfigureAwait(false);
             if (result != ReloadResult.Signalled) return result;

@@ -109,7 +109,7 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
         (_applied, _rejected) = (build.State, null);
         if (bgpOn && exabgp is RouteOnlyChangeValidator shortcut)
         {
-            _ = shortcut.PrewarmAsync(renderer.Render(build.State with { Announcements = ValueList<Announcement>.Empty }).ExabgpConf);
+            _ = shortcut.PrewarmAsync(renderer.RenderExabgp(build.State with { Announcements = ValueList<Announcement>.Empty }));
         }
 
         var reloads = new List<(Daemon, ReloadResult)>();
@@ -141,11 +141,11 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
     {
         if (_applied?.Bgp is null) return false;
         var withdrawn = _applied with { Announcements = ValueList<Announcement>.Empty };
-        var configs = renderer.Render(withdrawn);
-        var verdict = await exabgp.ValidateAsync(configs.ExabgpConf, cancellationToken).ConfigureAwait(false);
+        var exabgpConf = renderer.RenderExabgp(withdrawn);
+        var verdict = await exabgp.ValidateAsync(exabgpConf, cancellationToken).ConfigureAwait(false);
         if (!verdict.IsValid) throw new InvalidOperationException($"the withdrawal config failed exabgp's check: {verdict.Output}");
-        var written = await AtomicFileWriter.WriteAsync(ExabgpPath, configs.ExabgpConf, cancellationToken, AtomicFileWriter.PrivateMode).ConfigureAwait(false);
-        _liveExabgp = configs.ExabgpConf;
+        var written = await AtomicFileWriter.WriteAsync(ExabgpPath, exabgpConf, cancellationToken, AtomicFileWriter.PrivateMode).ConfigureAwait(false);
+        _liveExabgp = exabgpConf;
         if (written == WriteOutcome.Written)
         {
             await reloader.ReloadAsync(Daemon.Exabgp, cancellationToken).ConfigureAwait(false);

@@ -26,6 +26,15 @@ public sealed class ConfigRenderer(TemplateSet templates, string? keepalivedRelo
         }
     }
 
+    /// <summary>
+    /// exabgp.conf alone, for states that differ only in announcements (the withdrawal): ipvs.conf would render the
+    /// same, and rendering it again would also age the memo cache by a generation.
+    /// </summary>
+    public string RenderExabgp(DesiredState state)
+    {
+        lock (_lock) return Run(Templates.Exabgp, new ExabgpView(state), TemplateSet.ExabgpTemplate);
+    }
+
     private string Run(HandlebarsTemplate<object, object> template, object model, string name)
     {
         try

@@ -104,15 +104,5 @@ public sealed class BgpLab : IAsyncDisposable
 
     private Task<string> Gobgp(params string[] arguments) => Run(["ip", "netns", "exec", Namespace, "gobgp", "-u", PeerAddress, "-p", "50051", .. arguments]);
 
-    private static async Task<string> Run(params string[] command)
-    {
-        var start = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in command[1..]) start.ArgumentList.Add(argument);
-        using var process = Process.Start(start)!;
-        var output = await process.StandardOutput.ReadToEndAsync();
-        var error = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-        if (process.ExitCode != 0) throw new InvalidOperationException($"{string.Join(" ", command)} exited {process.ExitCode}: {error.Trim()}");
-        return output.Trim();
-    }
+    private static Task<string> Run(params string[] command) => HostCommand.RunAsync(command);
 }

@@ -21,8 +21,13 @@ public static class RunHost
 {
     public static WebApplication Build(RunOptions options, NodeAddresses node, IReadOnlyList<string>? args = null)
     {
-        var builder = WebApplication.CreateSlimBuilder([.. args ?? []]);
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(options.Listen));
+        // The empty builder reads no appsettings.json. The slim one watches it with reloadOnChange under the content
+        // root, which is the working directory: "/" in the image, so it put an inotify watch on every directory of
+        // the container (minutes of start-up under emulation, and the node's inotify watches gone for the manifest
+        // folder's own watcher). Everything here is configured by flags.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { Args = [.. args ?? []] });
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => kestrel.Listen(options.Listen));
+        builder.Services.AddRoutingCore();
         builder.Logging.ClearProviders().AddSimpleConsole(console =>
         {
             console.SingleLine = true;

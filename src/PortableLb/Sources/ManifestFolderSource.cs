@@ -25,7 +25,7 @@ public sealed partial class ManifestFolderSource(IReadOnlyList<string> paths, IL
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        using var watchers = new WatcherSet(paths, _rescan.Set);
+        using var watchers = new WatcherSet(paths, _rescan.Set, (folder, error) => Log.WatchFailed(logger, folder, _poll.TotalSeconds, error));
         Rescan();
         _ready.TrySetResult();
         while (!cancellationToken.IsCancellationRequested)
@@ -103,7 +103,7 @@ public sealed partial class ManifestFolderSource(IReadOnlyList<string> paths, IL
     {
         private readonly List<FileSystemWatcher> _watchers = [];
 
-        public WatcherSet(IEnumerable<string> paths, Action changed)
+        public WatcherSet(IEnumerable<string> paths, Action changed, Action<string, Exception> failed)
         {
             foreach (var folder in paths.Select(p => Directory.Exists(p) ? p : Path.GetDirectoryName(Path.GetFullPath(p))!).Distinct())
             {
@@ -118,9 +118,22 @@ public sealed partial class ManifestFolderSource(IReadOnlyList<string> paths, IL
                 watcher.Deleted += (_, _) => changed();
                 watcher.Renamed += (_, _) => changed();
                 // An overflowed buffer loses events; a rescan of everything is the cure.
-                watcher.Error += (_, _) => changed();
-                watcher.EnableRaisingEvents = true;
+                watcher.Error += (_, e) =>
+                {
+                    failed(folder, e.GetException());
+                    changed();
+                };
                 _watchers.Add(watcher);
+                try
+                {
+                    watcher.EnableRaisingEvents = true;
+                }
+                catch (IOException e)
+                {
+                    // The inotify limits are per user and shared with every other process of that uid on the node;
+                    // running out of them must cost latency (the poll), not the source.
+                    failed(folder, e);
+                }
             }
         }
 
@@ -137,5 +150,8 @@ public sealed partial class ManifestFolderSource(IReadOnlyList<string> paths, IL
 
         [LoggerMessage(EventId = 1102, Level = LogLevel.Warning, Message = "{File} has {Errors} broken documents; keeping its last good objects")]
         public static partial void KeptLastGood(ILogger logger, string file, int errors);
+
+        [LoggerMessage(EventId = 1103, Level = LogLevel.Warning, Message = "Watching {Folder} failed; edits there are seen by the {Seconds} s poll only")]
+        public static partial void WatchFailed(ILogger logger, string folder, double seconds, Exception error);
     }
 }

@@ -76,7 +76,7 @@ public sealed class RunCommandTests
         return File.Exists(path) ? File.ReadAllLines(path) : [];
     }
 
-    private Process StartController()
+    private Process StartController(Action<ProcessStartInfo>? configure = null)
     {
         Daemons.Require("keepalived", "exabgp");
         var process = ControllerProcess.Start(
@@ -85,7 +85,7 @@ public sealed class RunCommandTests
             "--node-ip", "127.0.0.1", "--pod-ip", "127.0.0.1", "--config-dir", _run, "--listen", "127.0.0.1:0",
             "--keepalived-pidfile", Path.Combine(_run, "keepalived.pid"), "--exabgp-pidfile", Path.Combine(_run, "exabgp.pid"),
             "--withdraw-grace", "2", "--debounce", "30", "--data-plane", "off",
-        ]);
+        ], configure: configure);
         _processes.Add(process);
         return process;
     }
@@ -157,6 +157,25 @@ public sealed class RunCommandTests
         Assert.That(Exabgp, Does.Contain("neighbor 127.0.0.2"), "the session stays configured; only the routes go");
         Assert.That(Signals("exabgp"), Is.All.EqualTo("USR1"));
     }
+
+    [Test]
+    public async Task It_watches_its_manifest_folder_and_nothing_under_its_working_directory()
+    {
+        // The image starts it in "/": a recursive watch there (the web host's appsettings.json reloadOnChange) took
+        // minutes to set up under emulation and spent the inotify watches its manifest folder needed.
+        var cwd = Directory.CreateDirectory(Path.Combine(_root, "cwd")).FullName;
+        for (var i = 0; i < 40; i++) Directory.CreateDirectory(Path.Combine(cwd, $"d{i}", "sub"));
+        await File.WriteAllTextAsync(Path.Combine(cwd, "appsettings.json"), "{}");
+        var controller = StartController(start => start.WorkingDirectory = cwd);
+        await Eventually.True(() => Ipvs.Contains("real_server 10.244.0.3 8080"), "the first render");
+
+        Assert.That(InotifyWatches(controller.Id), Is.EqualTo(1), "one watch: the manifest folder");
+        await File.WriteAllTextAsync(Path.Combine(_objects, "slice.yaml"), Slice(3));
+        await Eventually.True(() => Ipvs.Contains("real_server 10.244.0.4 8080"), "the edit, seen through that watch");
+    }
+
+    private static int InotifyWatches(int pid) => Directory.EnumerateFiles($"/proc/{pid}/fdinfo")
+        .Sum(fd => { try { return File.ReadLines(fd).Count(line => line.StartsWith("inotify wd:", StringComparison.Ordinal)); } catch (IOException) { return 0; } });
 
     [Test]
     public async Task Without_any_Kubernetes_configuration_it_says_so_and_exits_2()

@@ -39,6 +39,9 @@ var testPrerequisites = new (string Program, string Package)[]
     ("vtysh", "frr"),
     ("ipvsadm", "ipvsadm"),
     ("qemu-system-x86_64", "qemu-system-x86"),
+    ("nginx", "nginx"),
+    ("curl", "curl"),
+    ("wrk", "wrk"),
     ("python3", "python3"),
     ("node", "nodejs"),
     ("npm", "npm"),
@@ -174,8 +177,12 @@ Task("Bench")
     DotNetRun(project, new ProcessArgumentBuilder().Append("run-memory"), settings);
     DotNetRun(project, new ProcessArgumentBuilder().Append("run-soak").Append(soakMinutes), settings);
     // Network namespaces need root; elsewhere the ECMP delays are left out, and said so.
-    if (IsRoot()) DotNetRun(project, new ProcessArgumentBuilder().Append("ecmp"), settings);
-    else Warning("Not root: skipping the ECMP delay benchmark (network namespaces).");
+    if (IsRoot())
+    {
+        DotNetRun(project, new ProcessArgumentBuilder().Append("ecmp"), settings);
+        DotNetRun(project, new ProcessArgumentBuilder().Append("vm"), settings);
+    }
+    else Warning("Not root: skipping the ECMP and VM benchmarks (network namespaces, QEMU's export of /).");
 });
 
 Task("Publish")

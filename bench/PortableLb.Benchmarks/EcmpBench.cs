@@ -80,13 +80,11 @@ public static class EcmpBench
         {
             var fib = samples.Select(s => s.Fib).Order().ToList();
             var share = samples.Where(s => s.Controller is not null).Select(s => s.Controller!.Value).Order().ToList();
-            Console.WriteLine($"| {kind} | {fib.Count} | {fib[0]:0} | {Percentile(fib, 0.5):0} | {Percentile(fib, 0.99):0} | {fib[^1]:0} | " +
-                (share.Count == 0 ? "n/a" : $"{Percentile(share, 0.5):0} / {Percentile(share, 0.99):0}") + " |");
+            Console.WriteLine($"| {kind} | {fib.Count} | {fib[0]:0} | {Percentile.Of(fib, 0.5):0} | {Percentile.Of(fib, 0.99):0} | {fib[^1]:0} | " +
+                (share.Count == 0 ? "n/a" : $"{Percentile.Of(share, 0.5):0} / {Percentile.Of(share, 0.99):0}") + " |");
         }
         return 0;
     }
-
-    private static double Percentile(List<double> sorted, double p) => sorted[Math.Max(0, (int)Math.Ceiling(p * sorted.Count) - 1)];
 
     /// <summary>Polls the router's FIB until the next hops satisfy the condition; milliseconds since `since`.</summary>
     private static async Task<double> UntilAsync(EcmpLab lab, string address, Func<IReadOnlyList<string>, bool> done, TimeSpan timeout, long? since = null)

@@ -15,6 +15,8 @@ return args switch
     ["run-soak", var minutes] => await SoakBench.RunAsync(double.Parse(minutes, System.Globalization.CultureInfo.InvariantCulture), changesPerMinute: 1_000),
     ["ecmp"] => await EcmpBench.RunAsync(events: 20, holdTime: 3),
     ["ecmp", var events] => await EcmpBench.RunAsync(int.Parse(events), holdTime: 3),
+    ["vm"] => await VmBench.RunAsync(events: 24),
+    ["vm", var events] => await VmBench.RunAsync(int.Parse(events)),
     ["manifests", var size] => Print(SyntheticCluster.Manifests(int.Parse(size))),
     ["tuning"] => Print(SyntheticCluster.Tuning),
     _ => RunBenchmarks(args),

@@ -24,8 +24,8 @@ public static class VmBench
         Console.WriteLine();
         Console.WriteLine("Event (manifest renamed into place) → /proc/net/ip_vs shows it, ms:");
         Console.WriteLine();
-        Console.WriteLine("| real servers | events | min | median | p99 | max | of which `keepalived -t` (median) |");
-        Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        Console.WriteLine("| real servers | events | min | median | p99 | max | `keepalived -t` alone (median) | controller: render / apply (mean) |");
+        Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         var timings = vm.Lines("events.txt").Select(l => l.Split(' ')).Where(f => f.Length == 3 && double.TryParse(f[2], out _)).ToList();
         foreach (var size in timings.Select(f => f[0]).Distinct())
         {
@@ -33,7 +33,8 @@ public static class VmBench
             var validation = Samples(timings, size, "keepalived-t");
             if (times.Count == 0) continue;
             Console.WriteLine($"| {size} | {times.Count} | {times[0]:0} | {Percentile.Of(times, 0.5):0} | {Percentile.Of(times, 0.99):0} | {times[^1]:0} | " +
-                (validation.Count == 0 ? "n/a" : $"{Percentile.Of(validation, 0.5):0}") + " |");
+                (validation.Count == 0 ? "n/a" : $"{Percentile.Of(validation, 0.5):0}") + " | " +
+                $"{MeanMs(vm, size, "portable_lb_render_duration_seconds"):0} / {MeanMs(vm, size, "portable_lb_apply_duration_seconds"):0} |");
         }
 
         Console.WriteLine();
@@ -50,6 +51,16 @@ public static class VmBench
             Console.WriteLine($"| {path} | {string.Join(", ", each)} | {median:0} | {median / medians["direct"].Median:P0} |");
         }
         return 0;
+    }
+
+    /// <summary>A histogram's mean over one phase, from the /metrics snapshots the guest took before and after it.</summary>
+    private static double MeanMs(VmLab vm, string size, string histogram)
+    {
+        double Value(string snapshot, string suffix) => vm.Lines($"metrics-{size}-{snapshot}.txt")
+            .Where(l => l.StartsWith(histogram + suffix + " ", StringComparison.Ordinal))
+            .Select(l => double.Parse(l.Split(' ')[1], CultureInfo.InvariantCulture)).DefaultIfEmpty(double.NaN).First();
+        var count = Value("after", "_count") - Value("before", "_count");
+        return count > 0 ? 1000 * (Value("after", "_sum") - Value("before", "_sum")) / count : double.NaN;
     }
 
     private static List<double> Samples(List<string[]> lines, string size, params string[] labels) =>

@@ -265,6 +265,8 @@ NGINX
   kill -QUIT "$(cat /srv/proxy/nginx.pid)"
 }
 
+# metrics NAME: the controller's /metrics now, so the benchmark can tell its share (render, apply) per phase.
+metrics() { ip netns exec lb curl -sS -m 10 http://127.0.0.1:9101/metrics >"$results/metrics-$1.txt" 2>&1; }
 pool_address() { echo "10.0.$((16 + $1 / 250)).$(($1 % 250 + 1))"; }
 # event_latency SIZE EVENTS: web-vip over SIZE real servers of the pool, then one more added and removed in turn.
 event_latency() {
@@ -275,6 +277,7 @@ event_latency() {
   draft web-vip-1 web-vip "${endpoints[@]}"
   check "$size real servers reach IPVS" measure "$size" initial web-vip-1 "$(hex "$(pool_address "$size")" 8080)" present
   sleep 3
+  metrics "$size-before"
   for n in $(seq "$2"); do
     if [ $((n % 2)) -eq 1 ]; then
       draft web-vip-1 web-vip "${endpoints[@]}" "$extra:true:false"
@@ -286,6 +289,7 @@ event_latency() {
     # Each event alone: a reload still being confirmed would fold the next event into it.
     sleep 1
   done
+  metrics "$size-after"
   # The controller's floor at this size: it validates every changed ipvs.conf with keepalived -t before the swap.
   for _ in 1 2 3; do
     local t0; t0="$(now_ms)"; ip netns exec lb keepalived -t -f /run/plb/ipvs.conf >/dev/null 2>&1

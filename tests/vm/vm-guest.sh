@@ -119,24 +119,16 @@ publish() { mv "$objects/.$1.next" "$objects/$1.yaml"; }
 slice() { draft "$@"; publish "$1"; }
 slice web-1 web 10.0.2.11:true:false 10.0.2.12:true:false
 slice web-vip-1 web-vip 10.0.2.11:true:false 10.0.2.12:true:false
-if [ "$mode" = bench ]; then
-  # 1,000 real servers checked every second would be the benchmark's load; a 30 s loop is what such a pool gets.
-  cat >/srv/tuning.yaml <<'YAML'
+# 1,000 real servers checked every second would be the benchmark's load; a 30 s loop is what such a pool gets.
+# The checks want keepalived to notice a dead backend within seconds.
+if [ "$mode" = bench ]; then delay_loop=30 connect_timeout=3; else delay_loop=1 connect_timeout=1; fi
+cat >/srv/tuning.yaml <<YAML
 virtualServer:
   scheduler: lc
   forwarding: nat
-  delayLoop: 30
-  healthCheck: {type: tcp, connectTimeout: 3, retry: 1, delayBeforeRetry: 1}
+  delayLoop: $delay_loop
+  healthCheck: {type: tcp, connectTimeout: $connect_timeout, retry: 1, delayBeforeRetry: 1}
 YAML
-else
-  cat >/srv/tuning.yaml <<'YAML'
-virtualServer:
-  scheduler: lc
-  forwarding: nat
-  delayLoop: 1
-  healthCheck: {type: tcp, connectTimeout: 1, retry: 1, delayBeforeRetry: 1}
-YAML
-fi
 
 step "portable-lb run in lb: supervised keepalived, data plane on"
 ip netns exec lb "${portable_lb[@]}" run --objects "$objects" --tuning /srv/tuning.yaml --node-ip 10.0.1.1 --pod-ip 10.0.1.1 \
@@ -145,21 +137,23 @@ ip netns exec lb "${portable_lb[@]}" run --objects "$objects" --tuning /srv/tuni
 controller=$!
 
 # IPVS as lb's network namespace has it, read with a shell builtin through a process that lives there (keepalived):
-# /proc/net is per namespace, and starting ipvsadm costs up to 0.6 s under emulation.
-ipvs() {
+# /proc/net is per namespace, and starting ipvsadm costs up to 0.6 s under emulation. Into $ipvs_table, one line
+# per entry joined by spaces, rather than printed: a $(…) would fork on every 10 ms poll.
+read_ipvs() {
   local pid lines=()
+  ipvs_table=""
   { read -r pid </run/plb/keepalived.pid; } 2>/dev/null || return 0
   { mapfile -t lines <"/proc/$pid/net/ip_vs"; } 2>/dev/null
-  printf '%s\n' "${lines[@]}"
+  ipvs_table="${lines[*]}"
 }
 hex() { printf '%02X%02X%02X%02X:%04X' ${1//./ } "$2"; }
 until_ipvs() { # until_ipvs TIMEOUT_S REGEX present|absent
-  local deadline=$((SECONDS + $1)) table
+  local deadline=$((SECONDS + $1))
   while [ $SECONDS -lt $deadline ]; do
     # Without the controller (it supervises keepalived) nothing will change: fail now, not at the deadline.
     kill -0 "$controller" 2>/dev/null || return 1
-    table="$(ipvs)"
-    if [ "$3" = present ]; then [[ "$table" =~ $2 ]] && return 0; else [[ "$table" =~ $2 ]] || return 0; fi
+    read_ipvs
+    if [ "$3" = present ]; then [[ "$ipvs_table" =~ $2 ]] && return 0; else [[ "$ipvs_table" =~ $2 ]] || return 0; fi
     sleep 0.01
   done
   return 1

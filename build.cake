@@ -27,15 +27,20 @@ var publishDir = artifacts + Directory("publish") + Directory(runtime);
 var manifestSchema = Directory("./tests/manifest-schema");
 var inCi = string.Equals(EnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 
-// Programs the tests drive for real, and the Debian packages that ship them.
-var testPrerequisites = new (string Program, string Package)[]
+// What each target needs from Debian, as (what must exist, the package that provides it). "What" is a program looked
+// up on PATH (and in /usr/sbin, /sbin, where Debian puts daemons) or an absolute path to a file.
+var demoPrerequisites = new (string Needed, string Package)[]
 {
-    ("keepalived", "keepalived"),
-    ("exabgp", "exabgp"),
+    ("keepalived", "keepalived"),   // `keepalived -t` validates ipvs.conf
+    ("exabgp", "exabgp"),           // `exabgp --test` validates exabgp.conf
+};
+var testPrerequisites = demoPrerequisites.Concat(new (string Needed, string Package)[]
+{
     ("gobgpd", "gobgpd"),
     ("gobgp", "gobgpd"),
     ("ip", "iproute2"),
     ("nft", "nftables"),
+    ("sysctl", "procps"),
     ("vtysh", "frr"),
     ("ipvsadm", "ipvsadm"),
     ("qemu-system-x86_64", "qemu-system-x86"),
@@ -45,7 +50,11 @@ var testPrerequisites = new (string Program, string Package)[]
     ("python3", "python3"),
     ("node", "nodejs"),
     ("npm", "npm"),
-};
+}).ToArray();
+
+// kubectl is not a Debian package (bookworm's kubernetes-client is 1.20): users install it by hand, and the Test
+// target only checks it. 1.22 embeds kustomize 4.2, the first that reads the `labels:` field manifests/ uses.
+var kubectlMinimum = new Version(1, 22);
 
 ///////////////////////////////////////////////////////////////////////////////
 // SETUP / TEARDOWN
@@ -83,25 +92,24 @@ Task("__VerifyFormat")
     if (exitCode != 0) throw new CakeException("dotnet format found changes to make; run `dotnet format PortableLb.slnx` and commit them.");
 });
 
+Task("__InstallDemoPrerequisites")
+    .Does(() => InstallDebianPackages(demoPrerequisites));
+
 Task("__InstallTestPrerequisites")
+    .Does(() => InstallDebianPackages(testPrerequisites));
+
+Task("__CheckKubectl")
     .Does(() =>
 {
-    var missing = testPrerequisites.Where(p => !OnPath(p.Program)).Select(p => p.Package).Distinct().ToList();
-    if (missing.Count == 0)
+    var found = KubectlVersion();
+    if (found is { } version && version >= kubectlMinimum)
     {
-        Information("Test prerequisites present: " + string.Join(", ", testPrerequisites.Select(p => p.Program)));
+        Information($"kubectl {version} (>= {kubectlMinimum})");
         return;
     }
-    var install = "apt-get install -y --no-install-recommends " + string.Join(" ", missing);
-    if (!IsRoot())
-    {
-        Warning($"Missing Debian packages: {string.Join(", ", missing)}. Install them with: sudo apt-get update && sudo {install}");
-        if (inCi) throw new CakeException("CI needs every test prerequisite installed.");
-        return;
-    }
-    Information($"Installing {string.Join(", ", missing)}");
-    Run("apt-get", "update -qq");
-    Run("apt-get", install, new Dictionary<string, string> { ["DEBIAN_FRONTEND"] = "noninteractive" });
+    var problem = found is null ? "kubectl is not on PATH" : $"kubectl is {found}, older than {kubectlMinimum}";
+    throw new CakeException($"{problem}: the manifest tests render manifests/ with `kubectl kustomize`, which needs kubectl {kubectlMinimum} or newer. "
+        + "Debian 12's kubernetes-client is 1.20, too old; install kubectl from https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/.");
 });
 
 // The Kubernetes OpenAPI schema check of the manifests (tests/manifest-schema), pinned by its package-lock.json.
@@ -110,7 +118,7 @@ Task("__InstallSchemaCheck")
     .Does(() =>
 {
     if (System.IO.Directory.Exists(manifestSchema + Directory("node_modules/kubernetes-models"))) return;
-    if (!OnPath("npm"))
+    if (!Present("npm"))
     {
         Warning("npm is missing: the manifest schema tests will be skipped (and fail under CI=true).");
         return;
@@ -147,13 +155,14 @@ Task("Build")
 Task("Test")
     .Description("Install the daemons the tests use (when root), build, and run every test.")
     .IsDependentOn("__InstallTestPrerequisites")
+    .IsDependentOn("__CheckKubectl")
     .IsDependentOn("__InstallSchemaCheck")
     .IsDependentOn("Build")
     .IsDependentOn("__RunTests");
 
 Task("Demo")
     .Description("The README's main job: render and validate the bundled thesis example into ./out.")
-    .IsDependentOn("__InstallTestPrerequisites")
+    .IsDependentOn("__InstallDemoPrerequisites")
     .Does(() =>
 {
     var exitCode = StartProcess("dotnet", new ProcessSettings
@@ -187,7 +196,7 @@ Task("Bench")
 
 Task("Publish")
     .Description("Publish the trimmed, self-contained ReadyToRun portable-lb (as images/ipvs does) and run the controller tests against it.")
-    .IsDependentOn("__InstallTestPrerequisites")
+    .IsDependentOn("__InstallDemoPrerequisites")
     .Does(() =>
 {
     CleanDirectory(publishDir);
@@ -214,7 +223,7 @@ Task("Images")
     .Description("docker build images/ipvs and images/exabgp when a Docker engine is present; otherwise say so and do nothing.")
     .Does(() =>
 {
-    if (!OnPath("docker") || StartProcess("docker", new ProcessSettings { Arguments = "info", RedirectStandardOutput = true, RedirectStandardError = true }) != 0)
+    if (!Present("docker") || StartProcess("docker", new ProcessSettings { Arguments = "info", RedirectStandardOutput = true, RedirectStandardError = true }) != 0)
     {
         Information("No Docker engine here: images not built. The Dockerfiles are checked by DockerfileTests instead.");
         return;
@@ -231,13 +240,49 @@ RunTarget(target);
 // HELPERS
 ///////////////////////////////////////////////////////////////////////////////
 
-bool OnPath(string program) =>
-    (EnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Concat(new[] { "/usr/sbin", "/sbin" })
-        .Any(dir => System.IO.File.Exists(System.IO.Path.Combine(dir, program)));
+bool Present(string needed) => needed.StartsWith("/")
+    ? System.IO.File.Exists(needed)
+    : (EnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Concat(new[] { "/usr/sbin", "/sbin" })
+        .Any(dir => System.IO.File.Exists(System.IO.Path.Combine(dir, needed)));
+
+// Installs the Debian packages of whatever is missing (as root), or says exactly what to run (otherwise; an error
+// under CI, which must have everything).
+void InstallDebianPackages(IReadOnlyList<(string Needed, string Package)> prerequisites)
+{
+    var missing = prerequisites.Where(p => !Present(p.Needed)).Select(p => p.Package).Distinct().ToList();
+    if (missing.Count == 0)
+    {
+        Information("Present: " + string.Join(", ", prerequisites.Select(p => p.Needed)));
+        return;
+    }
+    var packages = string.Join(" ", missing);
+    if (!IsRoot())
+    {
+        Warning($"Missing Debian packages: {packages}. Install them with: sudo apt-get update && sudo apt-get install -y --no-install-recommends {packages}");
+        if (inCi) throw new CakeException("CI needs every prerequisite installed.");
+        return;
+    }
+    Information($"Installing {packages}");
+    var environment = new Dictionary<string, string> { ["DEBIAN_FRONTEND"] = "noninteractive" };
+    Run("apt-get", "update -qq", environment);
+    Run("apt-get", $"install -y -qq --no-install-recommends {packages}", environment);
+    var stillMissing = prerequisites.Where(p => !Present(p.Needed)).Select(p => $"{p.Needed} ({p.Package})").ToList();
+    if (stillMissing.Count > 0) throw new CakeException($"apt-get installed {packages}, but these are still missing: {string.Join(", ", stillMissing)}");
+}
+
+Version KubectlVersion()
+{
+    if (!Present("kubectl")) return null;
+    var exitCode = StartProcess("kubectl", new ProcessSettings { Arguments = "version --client -o json", RedirectStandardOutput = true, RedirectStandardError = true }, out var lines);
+    if (exitCode != 0) return null;
+    using var json = System.Text.Json.JsonDocument.Parse(string.Join("\n", lines));
+    var client = json.RootElement.GetProperty("clientVersion");
+    var minor = new string(client.GetProperty("minor").GetString().TakeWhile(char.IsDigit).ToArray());
+    return new Version(int.Parse(client.GetProperty("major").GetString()), int.Parse(minor));
+}
 
 bool IsRoot()
 {
-    var output = new List<string>();
     StartProcess("id", new ProcessSettings { Arguments = "-u", RedirectStandardOutput = true }, out var lines);
     return lines.FirstOrDefault()?.Trim() == "0";
 }

@@ -32,7 +32,7 @@ public sealed class EcmpLab : IAsyncDisposable
     public static async Task<EcmpLab> StartAsync(string portableLb, int holdTime)
     {
         var directory = System.IO.Directory.CreateTempSubdirectory("plb-").FullName;
-        var lab = new EcmpLab(Script(), directory, new() { ["PORTABLE_LB"] = portableLb, ["HOLD_TIME"] = holdTime.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        var lab = new EcmpLab(Repository.Path("tests", "ecmp", "ecmp-lab.sh"), directory, new() { ["PORTABLE_LB"] = portableLb, ["HOLD_TIME"] = holdTime.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         try
         {
             await lab.RunAsync("up");
@@ -92,7 +92,8 @@ public sealed class EcmpLab : IAsyncDisposable
         var hops = new List<string>();
         for (var port = 20_000; port < 20_000 + flows; port++)
         {
-            var words = (await Run("ip", "-n", $"{Name}-rtr", "route", "get", address, "ipproto", "tcp", "sport", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "dport", "80")).Split(' ');
+            // TCP by its number: names need /etc/protocols, which a minimal Debian root (netbase) lacks.
+            var words = (await Run("ip", "-n", $"{Name}-rtr", "route", "get", address, "ipproto", "6", "sport", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "dport", "80")).Split(' ');
             hops.Add(words[Array.IndexOf(words, "via") + 1]);
         }
         return hops;
@@ -127,16 +128,6 @@ public sealed class EcmpLab : IAsyncDisposable
     }
 
     private Task RunAsync(params string[] arguments) => HostCommand.RunAsync(["bash", _script, arguments[0], Directory, .. arguments[1..]], _environment);
-
-    private static string Script()
-    {
-        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
-        {
-            var script = Path.Combine(folder.FullName, "tests", "ecmp", "ecmp-lab.sh");
-            if (File.Exists(script)) return script;
-        }
-        throw new FileNotFoundException("tests/ecmp/ecmp-lab.sh not found above " + AppContext.BaseDirectory);
-    }
 
     private static Task<string> Run(params string[] command) => HostCommand.RunAsync(command);
 }

@@ -37,7 +37,7 @@ public sealed class VmLab : IDisposable
     /// <summary>Runs `vm-guest.sh PORTABLE_LB MODE EVENTS` in a fresh VM and waits for it to power off.</summary>
     public static async Task<VmLab> RunAsync(string mode, int events, CancellationToken cancellationToken = default)
     {
-        var root = RepositoryRoot();
+        var root = Repository.Root;
         var results = Directory.CreateTempSubdirectory("plb-vm-").FullName;
         var start = new ProcessStartInfo("bash",
         [
@@ -67,15 +67,6 @@ public sealed class VmLab : IDisposable
     private static string PortableLbProgram() => Environment.GetEnvironmentVariable("PORTABLE_LB_BINARY") is { Length: > 0 } binary
         ? binary
         : Path.Combine(AppContext.BaseDirectory, "portable-lb.dll");
-
-    private static string RepositoryRoot()
-    {
-        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
-        {
-            if (File.Exists(Path.Combine(folder.FullName, "tests", "vm", "vm-host.sh"))) return folder.FullName;
-        }
-        throw new FileNotFoundException("tests/vm/vm-host.sh not found above " + AppContext.BaseDirectory);
-    }
 
     private static string Tail(string text, int lines) => string.Join("\n", text.Split('\n').TakeLast(lines));
 

@@ -11,7 +11,7 @@ namespace PortableLb.Tests.Deployment;
 /// </summary>
 public sealed partial class DockerfileTests
 {
-    private static string Images => Path.Combine(RenderedManifests.RepositoryRoot(), "images");
+    private static string Images => Path.Combine(Repository.Root, "images");
 
     public static IEnumerable<string> Dockerfiles() =>
         Directory.EnumerateFiles(Images, "Dockerfile", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(Images, f)).Order(StringComparer.Ordinal);
@@ -30,7 +30,7 @@ public sealed partial class DockerfileTests
 
     private static Dictionary<string, string> Index(string release)
     {
-        var path = Path.Combine(RenderedManifests.RepositoryRoot(), "tests", "testdata", "debian", $"{release}-main-amd64.txt.gz");
+        var path = Path.Combine(Repository.Root, "tests", "testdata", "debian", $"{release}-main-amd64.txt.gz");
         Assert.That(File.Exists(path), Is.True, $"no cached package index for Debian {release}: run tests/testdata/debian/refresh.sh");
         using var reader = new StreamReader(new GZipStream(File.OpenRead(path), CompressionMode.Decompress));
         var index = new Dictionary<string, string>(StringComparer.Ordinal);

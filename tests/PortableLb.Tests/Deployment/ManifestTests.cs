@@ -148,7 +148,7 @@ public sealed class ManifestTests
     public async Task The_image_names_agree_with_the_folders_under_images()
     {
         var pod = await LbPod();
-        var images = Path.Combine(RenderedManifests.RepositoryRoot(), "images");
+        var images = Path.Combine(Repository.Root, "images");
         foreach (var container in pod.Containers)
         {
             var image = container.Image.Split(':')[0];

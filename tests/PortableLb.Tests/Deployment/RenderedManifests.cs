@@ -13,10 +13,7 @@ namespace PortableLb.Tests.Deployment;
 /// </summary>
 public static class RenderedManifests
 {
-    public static string RepositoryRoot([System.Runtime.CompilerServices.CallerFilePath] string thisFile = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(thisFile)!, "..", "..", ".."));
-
-    public static string Manifests => Path.Combine(RepositoryRoot(), "manifests");
+    public static string Manifests => Repository.Path("manifests");
 
     /// <summary>base, every overlay and every example: each folder that holds a kustomization.yaml.</summary>
     public static IEnumerable<string> Kustomizations() =>

@@ -10,7 +10,7 @@ namespace PortableLb.Tests.Deployment;
 /// </summary>
 public sealed class SchemaTests
 {
-    private static string SchemaFolder => Path.Combine(RenderedManifests.RepositoryRoot(), "tests", "manifest-schema");
+    private static string SchemaFolder => Path.Combine(Repository.Root, "tests", "manifest-schema");
 
     private static async Task<(int ExitCode, string Output)> ValidateAsync(JsonArray objects)
     {

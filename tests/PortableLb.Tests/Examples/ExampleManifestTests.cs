@@ -8,7 +8,7 @@ namespace PortableLb.Tests.Examples;
 /// <summary>The examples users copy: the thesis web app and the routing configs, checked by the real daemons.</summary>
 public sealed class ExampleManifestTests
 {
-    private static string Repo() => Deployment.RenderedManifests.RepositoryRoot();
+    private static string Repo() => Repository.Root;
 
     private static readonly string Routing = Path.Combine(Repo(), "manifests", "examples", "routing");
 

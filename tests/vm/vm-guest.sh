@@ -9,14 +9,15 @@
 #
 # PORTABLE_LB: the published executable, or portable-lb.dll (run with dotnet). Each check appends "PASS|FAIL name"
 # to RESULTS/checks.txt; event timings go to RESULTS/events.txt as "SIZE LABEL MS", wrk results to
-# RESULTS/throughput.txt as "PATH ROUND REQUESTS/S". The exit code is the number of failed checks.
-set -uo pipefail
+# RESULTS/throughput.txt as "PATH ROUND REQUESTS/S". The exit code is the number of failed checks; a set-up step that
+# fails is a failed check too (errexit and the ERR trap below), so nothing carries on from a half-made topology.
+set -eEuo pipefail
 
 step() { echo "== guest: $*"; }
 arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^$1=//p"; }
 
 step "setup: kernel filesystems, this kernel's modules, modprobe on demand"
-mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
+mount -t proc proc /proc; mount -t sysfs sys /sys; mountpoint -q /dev || mount -t devtmpfs dev /dev
 results="$(arg plb.results)"; modules="$(arg plb.modules)"
 program="$1"; mode="${2:-checks}"
 if [ "$mode" = bench ]; then events="${3:-24}"; else events="${3:-20}"; fi
@@ -31,13 +32,15 @@ echo /tmp/bin/modprobe >/proc/sys/kernel/modprobe
 export PATH="/tmp/bin:$PATH" DOTNET_CLI_TELEMETRY_OPTOUT=1 HOME=/root
 : >"$results/checks.txt"; : >"$results/events.txt"; : >"$results/throughput.txt"
 failed=0
+trap 'echo "FAIL set-up step at line $LINENO: $BASH_COMMAND" >>"$results/checks.txt"; failed=$((failed + 1))' ERR
 check() { # check NAME CONDITION-COMMAND...
   local name="$1"; shift
   if "$@"; then echo "PASS $name" >>"$results/checks.txt"; else echo "FAIL $name" >>"$results/checks.txt"; failed=$((failed + 1)); fi
 }
 finish() {
-  cp -r /run/plb "$results/lb-volume" 2>/dev/null
-  ip netns exec lb ipvsadm -Ln >"$results/ipvsadm-final.txt" 2>&1
+  trap - ERR
+  cp -r /run/plb "$results/lb-volume" 2>/dev/null || true
+  ip netns exec lb ipvsadm -Ln >"$results/ipvsadm-final.txt" 2>&1 || true
   echo "$failed" >"$results/exit-code"
   sync
   echo o >/proc/sysrq-trigger
@@ -58,6 +61,7 @@ for i in 1 2 3; do
   ip -n "web$i" addr add "10.0.2.1$i/24" dev eth0; ip -n "web$i" link set eth0 up; ip -n "web$i" route add default via 10.0.2.1
 done
 ip netns exec lb sysctl -qw net.ipv4.ip_forward=1
+[ "$(ip netns exec lb sysctl -n net.ipv4.ip_forward)" = 1 ]
 # Many real servers without many pods: web1 answers for all of 10.0.16.0/20 (a local route), lb routes it there.
 ip -n web1 route add local 10.0.16.0/20 dev lo
 ip -n lb route add 10.0.16.0/20 via 10.0.2.11
@@ -143,7 +147,7 @@ read_ipvs() {
   local pid lines=()
   ipvs_table=""
   { read -r pid </run/plb/keepalived.pid; } 2>/dev/null || return 0
-  { mapfile -t lines <"/proc/$pid/net/ip_vs"; } 2>/dev/null
+  { mapfile -t lines <"/proc/$pid/net/ip_vs"; } 2>/dev/null || return 0
   ipvs_table="${lines[*]}"
 }
 hex() { printf '%02X%02X%02X%02X:%04X' ${1//./ } "$2"; }
@@ -168,7 +172,7 @@ measure() {
   echo "$size $label timeout" >>"$results/events.txt"; return 1
 }
 requests() { # requests ADDRESS N → the backends that answered, sorted and unique
-  for _ in $(seq "$2"); do ip netns exec client curl -sS -m 3 "http://$1/" 2>>"$results/requests.log"; done | sort -u | tr '\n' ' '
+  for _ in $(seq "$2"); do ip netns exec client curl -sS -m 3 "http://$1/" 2>>"$results/requests.log" || true; done | sort -u | tr '\n' ' '
 }
 w1="$(hex 10.0.2.11 8080)"; w2="$(hex 10.0.2.12 8080)"; w3="$(hex 10.0.2.13 8080)"
 

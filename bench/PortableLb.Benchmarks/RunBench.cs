@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using PortableLb.Apply;
+using PortableLb.Common;
 using PortableLb.Model;
 using PortableLb.Reconcile;
 using PortableLb.Rendering;
@@ -39,7 +40,7 @@ public static class RunBench
             {
                 var runner = new ProcessRunner();
                 var reloader = new CountingReloader();
-                var reconciler = new Reconciler(new ConfigRenderer(TemplateSet.Embedded()), new KeepalivedValidator(runner), new ExabgpValidator(runner), reloader, folder);
+                var reconciler = new Reconciler(TemplateSet.Embedded(), new KeepalivedValidator(runner), new ExabgpValidator(runner), reloader, new ConfigFiles(folder));
                 var snapshots = new[]
                 {
                     ManifestReader.ReadText(SyntheticCluster.Manifests(size), "bench").Snapshot,

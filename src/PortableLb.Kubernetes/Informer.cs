@@ -217,19 +217,19 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Listed {Resource}: {Count} objects at resourceVersion {ResourceVersion}, {Deleted} gone since the last list")]
+        [LoggerMessage(EventId = LogEvents.Listed, Level = LogLevel.Information, Message = "Listed {Resource}: {Count} objects at resourceVersion {ResourceVersion}, {Deleted} gone since the last list")]
         public static partial void Listed(ILogger logger, string resource, int count, string resourceVersion, int deleted);
 
-        [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "Watch of {Resource} expired at resourceVersion {ResourceVersion} (410 Gone); listing again")]
+        [LoggerMessage(EventId = LogEvents.WatchExpired, Level = LogLevel.Information, Message = "Watch of {Resource} expired at resourceVersion {ResourceVersion} (410 Gone); listing again")]
         public static partial void Expired(ILogger logger, string resource, string resourceVersion);
 
-        [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "List/watch of {Resource} failed; retrying in {DelayMs:0} ms: {Error}")]
+        [LoggerMessage(EventId = LogEvents.ListWatchFailed, Level = LogLevel.Warning, Message = "List/watch of {Resource} failed; retrying in {DelayMs:0} ms: {Error}")]
         public static partial void Failed(ILogger logger, string resource, double delayMs, string error);
 
-        [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Watch of {Resource} sent nothing for {Seconds} s; reconnecting")]
+        [LoggerMessage(EventId = LogEvents.WatchIdle, Level = LogLevel.Warning, Message = "Watch of {Resource} sent nothing for {Seconds} s; reconnecting")]
         public static partial void Idle(ILogger logger, string resource, double seconds);
 
-        [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Watch of {Resource} sent a malformed line ({Error}); listing again")]
+        [LoggerMessage(EventId = LogEvents.WatchBadLine, Level = LogLevel.Warning, Message = "Watch of {Resource} sent a malformed line ({Error}); listing again")]
         public static partial void BadLine(ILogger logger, string resource, string error);
     }
 }

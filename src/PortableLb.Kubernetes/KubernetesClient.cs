@@ -3,7 +3,6 @@ using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
 using PortableLb.Kubernetes.Config;
 using PortableLb.Kubernetes.Models;
@@ -14,8 +13,7 @@ namespace PortableLb.Kubernetes;
 public sealed record ListOptions(string? LabelSelector = null, string? FieldSelector = null, int? Limit = null);
 
 /// <summary>
-/// The few API calls PortableLb makes, over one HttpClient: list (paged), watch (a stream of JSON lines), get,
-/// create, replace (optimistic, by resourceVersion) and a merge-patch of status.
+/// The few API calls PortableLb makes, over one HttpClient: list (paged), watch (a stream of JSON lines) and create (Events).
 /// </summary>
 public sealed class KubernetesClient : IDisposable
 {
@@ -70,38 +68,10 @@ public sealed class KubernetesClient : IDisposable
         return response;
     }
 
-    public async Task<T> GetAsync<T>(ResourceType<T> type, string? @namespace, string name, CancellationToken cancellationToken)
-        where T : class, IKubernetesObject
-    {
-        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Get, type.Path(@namespace, name)), cancellationToken).ConfigureAwait(false);
-        return await ReadAsync(response, type.Item, cancellationToken).ConfigureAwait(false);
-    }
-
     public async Task<T> CreateAsync<T>(ResourceType<T> type, string? @namespace, T obj, CancellationToken cancellationToken)
         where T : class, IKubernetesObject
     {
         var request = new HttpRequestMessage(HttpMethod.Post, type.Path(@namespace)) { Content = Json(obj, type.Item, "application/json") };
-        using var response = await SendAsync(request, cancellationToken).ConfigureAwait(false);
-        return await ReadAsync(response, type.Item, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>PUT with the object's resourceVersion: a concurrent writer makes this fail with 409 (IsConflict).</summary>
-    public async Task<T> ReplaceAsync<T>(ResourceType<T> type, string? @namespace, string name, T obj, CancellationToken cancellationToken)
-        where T : class, IKubernetesObject
-    {
-        var request = new HttpRequestMessage(HttpMethod.Put, type.Path(@namespace, name)) { Content = Json(obj, type.Item, "application/json") };
-        using var response = await SendAsync(request, cancellationToken).ConfigureAwait(false);
-        return await ReadAsync(response, type.Item, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>A JSON merge-patch (RFC 7386) of the status subresource, e.g. {"status":{"loadBalancer":{…}}}.</summary>
-    public async Task<T> PatchStatusAsync<T>(ResourceType<T> type, string @namespace, string name, JsonObject patch, CancellationToken cancellationToken)
-        where T : class, IKubernetesObject
-    {
-        var request = new HttpRequestMessage(HttpMethod.Patch, type.Path(@namespace, name, "status"))
-        {
-            Content = new StringContent(patch.ToJsonString(), Encoding.UTF8, new MediaTypeHeaderValue("application/merge-patch+json")),
-        };
         using var response = await SendAsync(request, cancellationToken).ConfigureAwait(false);
         return await ReadAsync(response, type.Item, cancellationToken).ConfigureAwait(false);
     }

@@ -31,5 +31,4 @@ public static class Resources
     public static ResourceType<Secret> Secrets { get; } = new("", "v1", "secrets", Json.Secret, Json.ObjectListSecret);
     public static ResourceType<Lease> Leases { get; } = new("coordination.k8s.io", "v1", "leases", Json.Lease, Json.ObjectListLease);
     public static ResourceType<Event> Events { get; } = new("events.k8s.io", "v1", "events", Json.Event, Json.ObjectListEvent);
-    public static ResourceType<Node> Nodes { get; } = new("", "v1", "nodes", Json.Node, Json.ObjectListNode);
 }

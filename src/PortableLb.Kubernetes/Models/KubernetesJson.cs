@@ -14,7 +14,6 @@ namespace PortableLb.Kubernetes.Models;
 [JsonSerializable(typeof(Secret))]
 [JsonSerializable(typeof(Lease))]
 [JsonSerializable(typeof(Event))]
-[JsonSerializable(typeof(Node))]
 [JsonSerializable(typeof(Status))]
 [JsonSerializable(typeof(ObjectMeta))]
 [JsonSerializable(typeof(WatchEvent))]
@@ -24,6 +23,5 @@ namespace PortableLb.Kubernetes.Models;
 [JsonSerializable(typeof(ObjectList<Secret>))]
 [JsonSerializable(typeof(ObjectList<Lease>))]
 [JsonSerializable(typeof(ObjectList<Event>))]
-[JsonSerializable(typeof(ObjectList<Node>))]
 [JsonSerializable(typeof(ExecCredential))]
 public sealed partial class KubernetesJsonContext : JsonSerializerContext;

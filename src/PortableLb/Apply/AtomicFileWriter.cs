@@ -9,11 +9,16 @@ public enum WriteOutcome { Unchanged, Written }
 /// </summary>
 public static class AtomicFileWriter
 {
-    /// <summary>Files are created 0644 unless `mode` says otherwise (exabgp.conf, which can hold the BGP password, is 0640).</summary>
-    public static async Task<WriteOutcome> WriteAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default, UnixFileMode? mode = null)
+    /// <summary>Writes `content` with `mode` (umask aside). Equal bytes are left alone, but get `mode` if they had another.</summary>
+    public static async Task<WriteOutcome> WriteAsync(string path, ReadOnlyMemory<byte> content, UnixFileMode mode, CancellationToken cancellationToken = default)
     {
         var fullPath = Path.GetFullPath(path);
-        if (await HasContentAsync(fullPath, content, cancellationToken).ConfigureAwait(false)) return WriteOutcome.Unchanged;
+        if (await HasContentAsync(fullPath, content, cancellationToken).ConfigureAwait(false))
+        {
+            // A mode fix needs no reload: the daemon already has these bytes.
+            if (File.GetUnixFileMode(fullPath) != mode) File.SetUnixFileMode(fullPath, mode);
+            return WriteOutcome.Unchanged;
+        }
 
         var directory = Path.GetDirectoryName(fullPath)!;
         Directory.CreateDirectory(directory);
@@ -26,7 +31,7 @@ public static class AtomicFileWriter
                 Access = FileAccess.Write,
                 Share = FileShare.None,
                 Options = FileOptions.Asynchronous,
-                UnixCreateMode = mode ?? DefaultMode,
+                UnixCreateMode = mode,
             };
             await using (var stream = new FileStream(temp, options))
             {
@@ -43,13 +48,8 @@ public static class AtomicFileWriter
         return WriteOutcome.Written;
     }
 
-    public static Task<WriteOutcome> WriteAsync(string path, string text, CancellationToken cancellationToken = default, UnixFileMode? mode = null) =>
-        WriteAsync(path, System.Text.Encoding.UTF8.GetBytes(text), cancellationToken, mode);
-
-    public const UnixFileMode DefaultMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-
-    /// <summary>Owner and group only: the exabgp container reads it through the pod's fsGroup.</summary>
-    public const UnixFileMode PrivateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead;
+    public static Task<WriteOutcome> WriteAsync(string path, string text, UnixFileMode mode, CancellationToken cancellationToken = default) =>
+        WriteAsync(path, System.Text.Encoding.UTF8.GetBytes(text), mode, cancellationToken);
 
     private static async Task<bool> HasContentAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {

@@ -18,6 +18,14 @@ public interface IDaemonReloader
     Task<ReloadResult> ReloadAsync(Daemon daemon, CancellationToken cancellationToken);
 }
 
+/// <summary>`render`: files for daemons that do not run here; each will read its file when it starts.</summary>
+public sealed class NoDaemons : IDaemonReloader
+{
+    public static NoDaemons Instance { get; } = new();
+
+    public Task<ReloadResult> ReloadAsync(Daemon daemon, CancellationToken cancellationToken) => Task.FromResult(ReloadResult.NotRunning);
+}
+
 /// <summary>
 /// The co-located layout: each daemon writes a pid file on the shared volume and gets its own reload signal
 /// (keepalived SIGHUP, exabgp SIGUSR1). A daemon that is not running yet will read the new file when it starts.

@@ -2,12 +2,13 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using PortableLb.Common;
 using PortableLb.Model;
-using PortableLb.Validation;
 
 namespace PortableLb.Apply;
 
-public sealed record DataPlaneResult(bool Complete, IReadOnlyList<string> Warnings);
+/// <summary>The data plane after an apply: each step that could not be done, in words; empty when complete.</summary>
+public sealed record DataPlaneResult(IReadOnlyList<string> Warnings);
 
 /// <summary>
 /// What the LB pod's own network namespace needs besides IPVS, reconciled like the config files:
@@ -70,7 +71,7 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
             if (!Directory.Exists(Path.Combine(procSys, "net/ipv4/vs"))) await RunAsync("modprobe", ["ip_vs"], null, cancellationToken).ConfigureAwait(false);
             SetSysctls(warnings);
         }
-        return new DataPlaneResult(warnings.Count == 0, warnings);
+        return new DataPlaneResult(warnings);
     }
 
     /// <summary>

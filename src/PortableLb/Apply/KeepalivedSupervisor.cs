@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Diagnostics;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using PortableLb.Kubernetes;
 
@@ -19,9 +20,11 @@ public sealed record KeepalivedSupervisorOptions(string ConfigPath, string PidFi
 /// <summary>
 /// The thesis layout: keepalived runs as our child in the ipvs container, checkers only (-C, no VRRP: ECMP does the
 /// redundancy), in the foreground (-n) so we see it exit, logging to our output. It starts once the first validated
-/// ipvs.conf exists, is restarted with backoff when it dies, and is stopped last on shutdown.
+/// ipvs.conf exists, is restarted with backoff when it dies, and is stopped last on shutdown (the host stops hosted
+/// services in reverse order, so it is registered before the controller).
 /// </summary>
 public sealed partial class KeepalivedSupervisor(KeepalivedSupervisorOptions options, ISignalSender signals, ILogger<KeepalivedSupervisor> logger, TimeProvider? time = null)
+    : BackgroundService
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
@@ -30,6 +33,8 @@ public sealed partial class KeepalivedSupervisor(KeepalivedSupervisorOptions opt
 
     public static IReadOnlyList<string> Arguments(KeepalivedSupervisorOptions options) =>
         ["-n", "-C", "-l", "-D", "-f", options.ConfigPath, "-p", options.PidFile];
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => RunAsync(stoppingToken);
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -76,7 +81,7 @@ public sealed partial class KeepalivedSupervisor(KeepalivedSupervisorOptions opt
         catch (Win32Exception e)
         {
             process.Dispose();
-            throw new Validation.MissingProgramException(options.Program, e);
+            throw new Common.MissingProgramException(options.Program, e);
         }
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
@@ -104,16 +109,16 @@ public sealed partial class KeepalivedSupervisor(KeepalivedSupervisorOptions opt
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Started keepalived (pid {Pid}): keepalived {Arguments}")]
+        [LoggerMessage(EventId = LogEvents.KeepalivedStarted, Level = LogLevel.Information, Message = "Started keepalived (pid {Pid}): keepalived {Arguments}")]
         public static partial void Started(ILogger logger, int pid, string arguments);
 
-        [LoggerMessage(EventId = 4002, Level = LogLevel.Error, Message = "keepalived exited with code {ExitCode}; restarting in {Seconds:0.0} s")]
+        [LoggerMessage(EventId = LogEvents.KeepalivedExited, Level = LogLevel.Error, Message = "keepalived exited with code {ExitCode}; restarting in {Seconds:0.0} s")]
         public static partial void Exited(ILogger logger, int exitCode, double seconds);
 
-        [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "keepalived: {Line}")]
+        [LoggerMessage(EventId = LogEvents.KeepalivedOutput, Level = LogLevel.Information, Message = "keepalived: {Line}")]
         public static partial void Output(ILogger logger, string line);
 
-        [LoggerMessage(EventId = 4004, Level = LogLevel.Information, Message = "Stopped keepalived")]
+        [LoggerMessage(EventId = LogEvents.KeepalivedStopped, Level = LogLevel.Information, Message = "Stopped keepalived")]
         public static partial void Stopped(ILogger logger);
     }
 }

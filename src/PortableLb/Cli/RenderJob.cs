@@ -1,141 +1,114 @@
-using System.Net;
+using System.CommandLine;
 using PortableLb.Apply;
+using PortableLb.Common;
 using PortableLb.Model;
+using PortableLb.Reconcile;
 using PortableLb.Rendering;
 using PortableLb.Sources;
-using PortableLb.Tuning;
 using PortableLb.Validation;
 
 namespace PortableLb.Cli;
 
-public sealed record RenderRequest(
-    IReadOnlyList<string> Objects,
-    string? TuningFile,
-    IReadOnlyList<IPAddress> NodeIps,
-    IReadOnlyList<IPAddress> PodIps,
-    IReadOnlyList<ServiceName> Services,
-    string? TemplatesDirectory,
-    string OutputDirectory,
-    bool Validate);
-
 /// <summary>
-/// One pass of the pipeline for `portable-lb render`: read, build, render, validate both files, then write both.
-/// Nothing is written unless everything that is written has passed the daemons' own checks.
+/// `portable-lb render`: one pass of the controller's own pipeline (<see cref="Reconciler"/>) over manifest files,
+/// with no daemons beside it. What it writes into --out is byte for byte what `run --config-dir` would write for the
+/// same objects, and nothing is written unless everything that is written has passed the daemons' own checks.
 /// </summary>
-public sealed class RenderJob(CandidateValidator validator, TextWriter output, TextWriter errorOutput)
+public sealed class RenderJob(TextWriter output, TextWriter errorOutput, IProcessRunner runner)
 {
-    public async Task<int> RunAsync(RenderRequest request, CancellationToken cancellationToken)
+    public static Command Create(TextWriter output, TextWriter errorOutput)
     {
-        var manifests = request.Objects.Count == 0 ? BundledExample.Objects() : ManifestReader.ReadPaths(request.Objects);
-        var objectsName = request.Objects.Count == 0 ? BundledExample.Name : string.Join(", ", request.Objects);
-        output.WriteLine($"read {manifests.Documents} documents from {objectsName}: {manifests.Snapshot.Services.Count} Services, {manifests.Snapshot.EndpointSlices.Count} EndpointSlices");
-
-        if (LoadTuning(request) is not { } tuning) return ExitCodes.Fatal;
-        var node = NodeAddresses.FromLists(request.NodeIps, request.PodIps, out var nodeErrors);
-        if (nodeErrors.Count > 0)
+        var factory = new OptionFactory(fromEnvironment: false);
+        var common = new CommonOptions(factory, "Manifest files or folders (YAML/JSON, multi-document, List). Default: the bundled thesis example.");
+        var outDir = factory.Single("--out", "Where to write ipvs.conf and exabgp.conf.", "out");
+        var noValidate = new Option<bool>("--no-validate") { Description = "Skip `keepalived -t` and `exabgp --test`." };
+        var command = new Command("render", "Render and validate ipvs.conf and exabgp.conf from manifests, once.") { outDir, noValidate };
+        foreach (var option in common.All) command.Options.Add(option);
+        command.SetAction(async (parse, cancellationToken) =>
         {
-            foreach (var error in nodeErrors) errorOutput.WriteLine($"error: {error}");
+            var problems = new List<string>();
+            var values = common.Parse(parse, problems);
+            if (problems.Count > 0)
+            {
+                foreach (var problem in problems) await errorOutput.WriteLineAsync($"error: {problem}").ConfigureAwait(false);
+                return ExitCodes.Fatal;
+            }
+            return await new RenderJob(output, errorOutput, new ProcessRunner()).RunAsync(values, parse.GetValue(outDir)!, !parse.GetValue(noValidate), cancellationToken).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    public async Task<int> RunAsync(CommonValues request, string outputDirectory, bool validate, CancellationToken cancellationToken)
+    {
+        var bundled = request.Objects.Count == 0;
+        var manifests = bundled ? BundledExample.Objects() : ManifestReader.ReadPaths(request.Objects);
+        output.WriteLine($"read {manifests.Documents} documents from {(bundled ? BundledExample.Name : string.Join(", ", request.Objects))}: {manifests.Snapshot.Services.Count} Services, {manifests.Snapshot.EndpointSlices.Count} EndpointSlices");
+
+        var tuningChoice = CommonOptions.Tuning(request, "default");
+        if (bundled && tuningChoice is { File: null, ConfigMap: null }) tuningChoice = tuningChoice with { Builtin = (BundledExample.Tuning(), BundledExample.TuningName) };
+        var (tuning, tuningErrors) = tuningChoice.CreateProvider().Current(manifests.Snapshot);
+        // Once, with nothing to fall back on: any problem in the tuning is fatal here.
+        if (tuningErrors.Count > 0)
+        {
+            foreach (var error in tuningErrors) errorOutput.WriteLine($"error: {error}");
             return ExitCodes.Fatal;
         }
+        if (tuningChoice.Description is { } source) output.WriteLine($"tuning from {source}");
 
-        var result = DesiredStateBuilder.Build(manifests.Snapshot, tuning, node, request.Services);
-        foreach (var warning in result.Warnings) errorOutput.WriteLine($"warning: {warning}");
-        if (result.ConfigErrors.Count > 0)
-        {
-            foreach (var error in result.ConfigErrors) errorOutput.WriteLine($"error: {error}");
-            return ExitCodes.Fatal;
-        }
-        if (result.State.Bgp is null) errorOutput.WriteLine("warning: BGP is off (no bgp.peers in the tuning): exabgp.conf announces nothing");
-
-        RenderedConfigs configs;
+        ReconcileOutcome outcome;
         try
         {
-            var templates = request.TemplatesDirectory is null ? TemplateSet.Embedded() : TemplateSet.FromDirectory(request.TemplatesDirectory);
-            configs = new ConfigRenderer(templates).Render(result.State);
+            var reconciler = new Reconciler(TemplateSet.Load(request.TemplatesDirectory),
+                validate ? new KeepalivedValidator(runner) : new SkippedValidation("keepalived"),
+                validate ? new ExabgpValidator(runner) : new SkippedValidation("exabgp"),
+                NoDaemons.Instance, new ConfigFiles(outputDirectory));
+            outcome = await reconciler.ReconcileAsync(manifests.Snapshot, tuning, request.Node, request.Services, cancellationToken).ConfigureAwait(false);
         }
         catch (TemplateException e)
         {
             errorOutput.WriteLine($"error: template: {e.Message}");
             return ExitCodes.Fatal;
         }
-
-        if (request.Validate && !await ValidateAsync(configs, result.State.Bgp is not null, cancellationToken).ConfigureAwait(false))
-        {
-            return ExitCodes.Fatal;
-        }
-
-        var ipvsPath = Path.Combine(request.OutputDirectory, "ipvs.conf");
-        var exabgpPath = Path.Combine(request.OutputDirectory, "exabgp.conf");
-        var ipvsWrite = await AtomicFileWriter.WriteAsync(ipvsPath, configs.IpvsConf, cancellationToken).ConfigureAwait(false);
-        var exabgpWrite = await AtomicFileWriter.WriteAsync(exabgpPath, configs.ExabgpConf, cancellationToken).ConfigureAwait(false);
-
-        PrintSummary(result);
-        output.WriteLine($"{ipvsPath}: {Describe(ipvsWrite)}");
-        output.WriteLine($"{exabgpPath}: {Describe(exabgpWrite)}");
-
-        var rejected = manifests.Errors.Count + result.Errors.Count;
-        foreach (var error in manifests.Errors) errorOutput.WriteLine($"rejected: {error}");
-        foreach (var error in result.Errors) errorOutput.WriteLine($"rejected: {error}");
-        return rejected > 0 ? ExitCodes.ObjectsRejected : ExitCodes.Success;
-    }
-
-    private TuningSettings? LoadTuning(RenderRequest request)
-    {
-        string text, source;
-        if (request.TuningFile is { } file)
-        {
-            try
-            {
-                text = File.ReadAllText(file);
-                source = file;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                errorOutput.WriteLine($"error: {file}: cannot be read: {e.Message}");
-                return null;
-            }
-        }
-        else if (request.Objects.Count == 0)
-        {
-            (text, source) = (BundledExample.Tuning(), "bundled example tuning (examples/thesis/tuning/config.yaml)");
-        }
-        else
-        {
-            return TuningSettings.Default;
-        }
-
-        var parsed = TuningParser.Parse(text, source);
-        foreach (var error in parsed.Errors) errorOutput.WriteLine($"error: {error}");
-        if (parsed.Tuning is not null) output.WriteLine($"tuning from {source}");
-        return parsed.Tuning;
-    }
-
-    private async Task<bool> ValidateAsync(RenderedConfigs configs, bool bgpEnabled, CancellationToken cancellationToken)
-    {
-        CandidateVerdict verdict;
-        try
-        {
-            verdict = await validator.ValidateAsync(configs, bgpEnabled, cancellationToken).ConfigureAwait(false);
-        }
         catch (MissingProgramException e)
         {
             errorOutput.WriteLine($"error: cannot validate: {e.Message}. Install it (Debian: apt-get install {e.Program}) or pass --no-validate.");
-            return false;
+            return ExitCodes.Fatal;
         }
         catch (TimeoutException e)
         {
             errorOutput.WriteLine($"error: cannot validate: {e.Message}");
-            return false;
+            return ExitCodes.Fatal;
         }
-        foreach (var failure in verdict.Failures()) errorOutput.WriteLine($"error: {failure}");
-        if (!verdict.IsValid)
+
+        foreach (var warning in outcome.Build.Warnings) errorOutput.WriteLine($"warning: {warning}");
+        var bgpOn = outcome.Build.State.Bgp is not null;
+        switch (outcome.Result)
         {
-            errorOutput.WriteLine("error: nothing was written");
-            return false;
+            case ReconcileResult.ConfigError:
+                foreach (var failure in outcome.Failures) errorOutput.WriteLine($"error: {failure}");
+                return ExitCodes.Fatal;
+            case ReconcileResult.Rejected:
+                foreach (var failure in outcome.Failures) errorOutput.WriteLine($"error: {failure}");
+                errorOutput.WriteLine("error: nothing was written");
+                return ExitCodes.Fatal;
         }
-        output.WriteLine("validated ipvs.conf with keepalived -t: ok");
-        output.WriteLine(bgpEnabled ? "validated exabgp.conf with exabgp --test: ok" : "exabgp.conf not validated: BGP is off");
-        return true;
+        if (!bgpOn) errorOutput.WriteLine("warning: BGP is off (no bgp.peers in the tuning): exabgp.conf announces nothing");
+        if (validate)
+        {
+            output.WriteLine("validated ipvs.conf with keepalived -t: ok");
+            output.WriteLine(bgpOn ? "validated exabgp.conf with exabgp --test: ok" : "exabgp.conf not validated: BGP is off");
+        }
+
+        PrintSummary(outcome.Build);
+        foreach (var (file, written) in outcome.Writes)
+        {
+            output.WriteLine($"{Path.Combine(outputDirectory, file.Name)}: {(written == WriteOutcome.Written ? "written" : "unchanged")}");
+        }
+
+        var rejected = manifests.Errors.Count + outcome.Build.Errors.Count;
+        foreach (var error in manifests.Errors) errorOutput.WriteLine($"rejected: {error}");
+        foreach (var error in outcome.Build.Errors) errorOutput.WriteLine($"rejected: {error}");
+        return rejected > 0 ? ExitCodes.ObjectsRejected : ExitCodes.Success;
     }
 
     private void PrintSummary(BuildResult result)
@@ -149,6 +122,4 @@ public sealed class RenderJob(CandidateValidator validator, TextWriter output, T
             output.WriteLine($"  {service.Name}: {string.Join(", ", service.Addresses)}: {service.VirtualServers} virtual servers, {service.RealServers} real servers, {announced}{withdrawn}");
         }
     }
-
-    private static string Describe(WriteOutcome outcome) => outcome == WriteOutcome.Written ? "written" : "unchanged";
 }

@@ -1,64 +1,54 @@
 using System.CommandLine;
-using Microsoft.Extensions.Hosting;
 using System.Net;
-using PortableLb.Model;
+using Microsoft.Extensions.Hosting;
+using PortableLb.Common;
+using PortableLb.Kubernetes.Config;
 
 namespace PortableLb.Cli;
 
 /// <summary>
 /// `portable-lb run`: the long-running sidecar. Every flag also reads PORTABLE_LB_&lt;FLAG&gt; (upper case, dashes as
 /// underscores; repeatable flags take a comma-separated list), so manifests can set them from the downward API.
+/// Every check of the flags happens here, before anything starts; <see cref="RunHost"/> only wires.
 /// </summary>
 public static class RunCommand
 {
     public static Command Create(TextWriter errorOutput)
     {
-        var objects = Repeatable("--objects", "Manifest folders or files: run without a cluster.");
-        var kubeconfig = Single("--kubeconfig", "kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config).");
-        var context = Single("--context", "kubeconfig context (default: current-context).");
-        var services = Repeatable("--service", "Only these Services (NAMESPACE/NAME); repeatable.");
-        var selector = Single("--service-selector", "Only Services with these labels (a label selector).");
-        var tuning = Single("--tuning", "config.yaml with the tuning schema (for --objects).");
-        var tuningConfigMap = Single("--tuning-configmap", "NAMESPACE/NAME of the tuning ConfigMap (data key config.yaml).");
-        var nodeIps = Repeatable("--node-ip", "This node's IP, once per family: the default BGP next-hop.");
-        var podIps = Repeatable("--pod-ip", "This pod's IP, once per family: BGP router-id and local-address.");
-        var configDir = Single("--config-dir", "Where ipvs.conf and exabgp.conf are written (the shared volume).", "/run/portable-lb");
-        var templates = Single("--templates", "Folder with ipvs.conf.hbs and exabgp.conf.hbs overriding the built-in templates.");
-        var keepalived = Single("--keepalived", "supervise (start keepalived here) or pidfile (keepalived runs beside us).", "pidfile");
-        var keepalivedPid = Single("--keepalived-pidfile", "keepalived's pid file on the shared volume.", "/run/portable-lb/keepalived.pid");
-        var exabgpPid = Single("--exabgp-pidfile", "exabgp's pid file on the shared volume.", "/run/portable-lb/exabgp.pid");
-        var exabgpLog = Single("--exabgp-log", "exabgp's log file on the shared volume.");
-        var grace = Single("--withdraw-grace", "Seconds between withdrawing the routes and stopping, on SIGTERM.", "5");
-        var listen = Single("--listen", "HOST:PORT for /healthz, /readyz and /metrics.", ":9101");
-        var debounce = Single("--debounce", "Milliseconds to let a burst of changes settle before reconciling.", "30");
-        var bgpPassword = Single("--bgp-password-secret", "Secret with the BGP TCP-MD5 password in data key `password` (NAME; NS/NAME with --objects).");
-        var dataPlane = Single("--data-plane", "on: manage local routes, packet marks and IPVS sysctls in this pod's network namespace; off: leave them alone.", "on");
+        var factory = new OptionFactory(fromEnvironment: true);
+        var common = new CommonOptions(factory, "Manifest folders or files: run without a cluster.");
+        var kubeconfig = factory.Single("--kubeconfig", "kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config).");
+        var context = factory.Single("--context", "kubeconfig context (default: current-context).");
+        var selector = factory.Single("--service-selector", "Only Services with these labels (a label selector).");
+        var configDir = factory.Single("--config-dir", "Where ipvs.conf and exabgp.conf are written (the shared volume).", "/run/portable-lb");
+        var keepalived = factory.Single("--keepalived", "supervise (start keepalived here) or pidfile (keepalived runs beside us).", "pidfile");
+        var keepalivedPid = factory.Single("--keepalived-pidfile", "keepalived's pid file on the shared volume.", "/run/portable-lb/keepalived.pid");
+        var exabgpPid = factory.Single("--exabgp-pidfile", "exabgp's pid file on the shared volume.", "/run/portable-lb/exabgp.pid");
+        var exabgpLog = factory.Single("--exabgp-log", "exabgp's log file on the shared volume.");
+        var grace = factory.Single("--withdraw-grace", "Seconds between withdrawing the routes and stopping, on SIGTERM.", "5");
+        var listen = factory.Single("--listen", "HOST:PORT for /healthz, /readyz and /metrics.", ":9101");
+        var debounce = factory.Single("--debounce", "Milliseconds to let a burst of changes settle before reconciling.", "30");
+        var dataPlane = factory.Single("--data-plane", "on: manage local routes and packet marks in this pod's network namespace; off: leave them alone.", "on");
 
         var command = new Command("run", "Watch the cluster (or --objects) and keep keepalived's and exabgp's configs in step with it.")
         {
-            objects, kubeconfig, context, services, selector, tuning, tuningConfigMap, nodeIps, podIps, configDir, templates,
-            keepalived, keepalivedPid, exabgpPid, exabgpLog, grace, listen, debounce, dataPlane, bgpPassword,
+            kubeconfig, context, selector, configDir, keepalived, keepalivedPid, exabgpPid, exabgpLog, grace, listen, debounce, dataPlane,
         };
+        foreach (var option in common.All) command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
         {
             var problems = new List<string>();
             var options = new RunOptions(
-                parse.GetValue(objects)!,
+                common.Parse(parse, problems),
                 parse.GetValue(kubeconfig),
                 parse.GetValue(context),
-                ServiceNames(parse.GetValue(services)!, problems),
                 parse.GetValue(selector),
-                parse.GetValue(tuning),
-                parse.GetValue(tuningConfigMap) is { } cm ? NamespacedName(cm, "--tuning-configmap", problems) : null,
-                Addresses(parse.GetValue(nodeIps)!, "--node-ip", problems),
-                Addresses(parse.GetValue(podIps)!, "--pod-ip", problems),
                 parse.GetValue(configDir)!,
-                parse.GetValue(templates),
                 parse.GetValue(keepalived) switch
                 {
                     "pidfile" => KeepalivedLayout.Pidfile,
                     "supervise" => KeepalivedLayout.Supervise,
-                    var other => Problem(problems, $"--keepalived: \"{other}\" is not supervise or pidfile", KeepalivedLayout.Pidfile),
+                    var other => Problem(problems, $"--keepalived: \"{IpText.Printable(other ?? "")}\" is not supervise or pidfile", KeepalivedLayout.Pidfile),
                 },
                 parse.GetValue(keepalivedPid)!,
                 parse.GetValue(exabgpPid)!,
@@ -71,14 +61,24 @@ public static class RunCommand
                 {
                     "on" => true,
                     "off" => false,
-                    var other => Problem(problems, $"--data-plane: \"{other}\" is not on or off", true),
+                    var other => Problem(problems, $"--data-plane: \"{IpText.Printable(other ?? "")}\" is not on or off", true),
                 },
-                BgpPasswordSecret = parse.GetValue(bgpPassword),
             };
-            if (options.Objects.Count > 0 && options.Kubeconfig is not null) problems.Add("--objects and --kubeconfig exclude each other");
-            if (options.TuningFile is not null && options.TuningConfigMap is not null) problems.Add("--tuning and --tuning-configmap exclude each other");
-            var node = NodeAddresses.FromLists(options.NodeIps, options.PodIps, out var nodeErrors);
-            problems.AddRange(nodeErrors);
+            if (options.Common.Objects.Count > 0 && options.Kubeconfig is not null) problems.Add("--objects and --kubeconfig exclude each other");
+
+            ClusterEndpoint? cluster = null;
+            if (problems.Count == 0 && options.Common.Objects.Count == 0)
+            {
+                try
+                {
+                    cluster = ClusterConfig.Load(options.Kubeconfig, options.Context, TimeProvider.System);
+                }
+                catch (KubernetesConfigException e)
+                {
+                    problems.Add(e.Message);
+                }
+            }
+            var watched = WatchedNamespace(options, cluster, problems);
             if (problems.Count > 0)
             {
                 foreach (var problem in problems) await errorOutput.WriteLineAsync($"error: {problem}").ConfigureAwait(false);
@@ -86,36 +86,35 @@ public static class RunCommand
             }
 
             Directory.CreateDirectory(options.ConfigDirectory);
-            await using var app = RunHost.Build(options, node);
-            try
-            {
-                // The host handles SIGTERM itself and runs the withdraw → wait → stop sequence before it exits.
-                await app.StartAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (Kubernetes.Config.KubernetesConfigException e)
-            {
-                await errorOutput.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
-                return ExitCodes.Fatal;
-            }
+            await using var app = RunHost.Build(options, cluster, watched);
+            // The host handles SIGTERM itself and runs the withdraw → wait → stop sequence before it exits.
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
             await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
             return ExitCodes.Success;
         });
         return command;
     }
 
-    private static string EnvironmentName(string flag) => "PORTABLE_LB_" + flag.TrimStart('-').Replace('-', '_').ToUpperInvariant();
-
-    private static Option<string?> Single(string name, string description, string? fallback = null) => new(name)
+    /// <summary>
+    /// The one namespace an LB Deployment serves (its Role is namespaced): the --service namespace, else the service
+    /// account's or the kubeconfig context's, else "default". With --objects, "default" for unqualified names.
+    /// </summary>
+    private static string WatchedNamespace(RunOptions options, ClusterEndpoint? cluster, List<string> problems)
     {
-        Description = $"{description} [env: {EnvironmentName(name)}]",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable(EnvironmentName(name)) is { Length: > 0 } fromEnvironment ? fromEnvironment : fallback,
-    };
-
-    private static Option<string[]> Repeatable(string name, string description) => new(name)
-    {
-        Description = $"{description} [env: {EnvironmentName(name)}, comma-separated]",
-        DefaultValueFactory = _ => (Environment.GetEnvironmentVariable(EnvironmentName(name)) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-    };
+        var named = options.Common.Services.Select(s => s.Namespace).Distinct().ToList();
+        if (named.Count > 1) problems.Add($"--service names several namespaces ({string.Join(", ", named)}); one LB Deployment serves one namespace");
+        var watched = named.FirstOrDefault() ?? cluster?.Namespace ?? "default";
+        if (cluster is null) return watched;
+        if (options.Common.TuningConfigMap is { } configMap && configMap.Namespace != watched)
+        {
+            problems.Add($"--tuning-configmap {configMap.Namespace}/{configMap.Name} is outside the watched namespace {watched}");
+        }
+        if (options.Common.BgpPasswordSecret?.Contains('/', StringComparison.Ordinal) == true)
+        {
+            problems.Add($"--bgp-password-secret {options.Common.BgpPasswordSecret}: give the Secret's NAME; it is read from the watched namespace {watched}");
+        }
+        return watched;
+    }
 
     private static T Problem<T>(List<string> problems, string problem, T fallback)
     {
@@ -136,26 +135,5 @@ public static class RunCommand
             if (IpText.TryParseAddress(host, out var address)) return new IPEndPoint(address, port);
         }
         return Problem(problems, $"--listen: \"{IpText.Printable(text)}\" is not HOST:PORT (HOST an IP address or empty for all; PORT 0 picks a free one)", new IPEndPoint(IPAddress.Any, 9101));
-    }
-
-    internal static List<IPAddress> Addresses(IEnumerable<string> values, string option, List<string> problems)
-    {
-        var result = new List<IPAddress>();
-        foreach (var value in values)
-        {
-            if (IpText.TryParseAddress(value, out var address)) result.Add(address);
-            else problems.Add($"{option}: \"{IpText.Printable(value)}\" is not an IP address");
-        }
-        return result;
-    }
-
-    internal static List<ServiceName> ServiceNames(IEnumerable<string> values, List<string> problems) =>
-        values.Select(v => NamespacedName(v, "--service", problems)).OfType<(string, string)>().Select(n => new ServiceName(n.Item1, n.Item2)).ToList();
-
-    private static (string Namespace, string Name)? NamespacedName(string value, string option, List<string> problems)
-    {
-        if (value.Split('/') is [{ Length: > 0 } ns, { Length: > 0 } name]) return (ns, name);
-        problems.Add($"{option}: \"{IpText.Printable(value)}\" is not NAMESPACE/NAME");
-        return null;
     }
 }

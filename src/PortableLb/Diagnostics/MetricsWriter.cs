@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using PortableLb.Common;
 using PortableLb.Model;
 using PortableLb.Reconcile;
 

@@ -1,4 +1,5 @@
 using System.Net;
+using PortableLb.Common;
 using PortableLb.Kubernetes;
 
 namespace PortableLb.Model;

@@ -1,3 +1,4 @@
+using PortableLb.Common;
 using PortableLb.Tuning;
 
 namespace PortableLb.Model;

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using PortableLb.Common;
 using PortableLb.Kubernetes;
 using PortableLb.Kubernetes.Models;
 using PortableLb.Sources;

@@ -1,4 +1,5 @@
 using System.Net;
+using PortableLb.Common;
 using PortableLb.Kubernetes.Models;
 
 namespace PortableLb.Model;

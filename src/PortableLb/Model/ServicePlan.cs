@@ -1,3 +1,5 @@
+using PortableLb.Common;
+
 namespace PortableLb.Model;
 
 /// <summary>One Service's share of the desired state, held apart until the Service is known to be free of errors and conflicts.</summary>

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using PortableLb.Model;
 using PortableLb.Sources;
+using PortableLb.Tuning;
 
 namespace PortableLb.Reconcile;
 
@@ -18,7 +19,7 @@ public sealed record ReconcileLoopOptions(TimeSpan Debounce, TimeSpan InitialRet
 public sealed partial class ReconcileLoop(
     IClusterSource source, ITuningProvider tuning, Reconciler reconciler, NodeAddresses node, IReadOnlyCollection<ServiceName>? only,
     ReconcileLoopOptions options, ReconcileStatus status, ILogger<ReconcileLoop> logger, TimeProvider? time = null,
-    Diagnostics.IServiceEventSink? events = null)
+    IServiceEventSink? events = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
@@ -71,6 +72,7 @@ public sealed partial class ReconcileLoop(
     private async Task<bool> ReconcileOnceAsync(CancellationToken cancellationToken)
     {
         var started = _time.GetTimestamp();
+        source.Changes.Reset();
         var snapshot = source.Snapshot();
         var (settings, tuningErrors) = tuning.Current(snapshot);
         foreach (var error in tuningErrors) Log.TuningError(logger, error.ToString());
@@ -81,7 +83,8 @@ public sealed partial class ReconcileLoop(
             switch (outcome.Result)
             {
                 case ReconcileResult.Applied:
-                    Log.Applied(logger, outcome.Build.State.VirtualServers.Count, outcome.Build.State.Announcements.Count, $"{outcome.Ipvs}", $"{outcome.Exabgp}",
+                    Log.Applied(logger, outcome.Build.State.VirtualServers.Count, outcome.Build.State.Announcements.Count,
+                        string.Join(", ", outcome.Writes.Select(w => $"{w.Key.Name} {w.Value}")),
                         string.Join(", ", outcome.Reloads.Select(r => $"{r.Daemon}:{r.Result}")));
                     break;
                 case ReconcileResult.Rejected or ReconcileResult.ConfigError:
@@ -90,10 +93,10 @@ public sealed partial class ReconcileLoop(
             }
             foreach (var error in outcome.Build.Errors) Log.ObjectRejected(logger, error.ToString());
             await ReportAsync(outcome, cancellationToken).ConfigureAwait(false);
-            foreach (var warning in outcome.DataPlaneWarnings) Log.DataPlane(logger, warning);
+            foreach (var warning in outcome.DataPlane?.Warnings ?? []) Log.DataPlane(logger, warning);
             return false;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or Validation.MissingProgramException or TimeoutException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or Common.MissingProgramException or TimeoutException or InvalidOperationException)
         {
             status.RecordFailure(e.Message, _time.GetUtcNow());
             Log.ApplyFailed(logger, e.Message);
@@ -118,25 +121,25 @@ public sealed partial class ReconcileLoop(
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Sources are ready; reconciling")]
+        [LoggerMessage(EventId = LogEvents.SourcesReady, Level = LogLevel.Information, Message = "Sources are ready; reconciling")]
         public static partial void SourceReady(ILogger logger);
 
-        [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Applied {VirtualServers} virtual servers and {Announcements} announcements (ipvs.conf {Ipvs}, exabgp.conf {Exabgp}; reloads: {Reloads})")]
-        public static partial void Applied(ILogger logger, int virtualServers, int announcements, string ipvs, string exabgp, string reloads);
+        [LoggerMessage(EventId = LogEvents.Applied, Level = LogLevel.Information, Message = "Applied {VirtualServers} virtual servers and {Announcements} announcements ({Files}; reloads: {Reloads})")]
+        public static partial void Applied(ILogger logger, int virtualServers, int announcements, string files, string reloads);
 
-        [LoggerMessage(EventId = 2003, Level = LogLevel.Error, Message = "Config rejected; the last good files stay live: {Failure}")]
+        [LoggerMessage(EventId = LogEvents.ConfigRejected, Level = LogLevel.Error, Message = "Config rejected; the last good files stay live: {Failure}")]
         public static partial void Rejected(ILogger logger, string failure);
 
-        [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Object rejected: {Error}")]
+        [LoggerMessage(EventId = LogEvents.ObjectRejected, Level = LogLevel.Warning, Message = "Object rejected: {Error}")]
         public static partial void ObjectRejected(ILogger logger, string error);
 
-        [LoggerMessage(EventId = 2005, Level = LogLevel.Error, Message = "Tuning: {Error}")]
+        [LoggerMessage(EventId = LogEvents.TuningError, Level = LogLevel.Error, Message = "Tuning: {Error}")]
         public static partial void TuningError(ILogger logger, string error);
 
-        [LoggerMessage(EventId = 2006, Level = LogLevel.Error, Message = "Apply failed; retrying with backoff: {Error}")]
+        [LoggerMessage(EventId = LogEvents.ApplyFailed, Level = LogLevel.Error, Message = "Apply failed; retrying with backoff: {Error}")]
         public static partial void ApplyFailed(ILogger logger, string error);
 
-        [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "Data plane: {Warning}")]
+        [LoggerMessage(EventId = LogEvents.DataPlaneProblem, Level = LogLevel.Warning, Message = "Data plane: {Warning}")]
         public static partial void DataPlane(ILogger logger, string warning);
     }
 }

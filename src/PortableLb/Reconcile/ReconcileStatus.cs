@@ -1,5 +1,5 @@
 using PortableLb.Apply;
-using PortableLb.Diagnostics;
+using PortableLb.Common;
 
 namespace PortableLb.Reconcile;
 
@@ -33,8 +33,13 @@ public sealed class ReconcileStatus
         lock (_lock) _reloads[(daemon, result)] = _reloads.GetValueOrDefault((daemon, result)) + 1;
     }
 
-    /// <summary>False while some data-plane step could not be done (no NET_ADMIN, no IPVS in the kernel).</summary>
-    public bool DataPlaneComplete => LastOutcome is null || LastOutcome.DataPlaneWarnings.Count == 0;
+    /// <summary>
+    /// What the data plane lacked when it was last applied (no NET_ADMIN, no IPVS in the kernel). An unchanged
+    /// reconcile does not touch the data plane, so it leaves this as it was: the state, not the last outcome.
+    /// </summary>
+    public IReadOnlyList<string> DataPlaneProblems { get; private set; } = [];
+
+    public bool DataPlaneComplete => DataPlaneProblems.Count == 0;
 
     /// <summary>True while the live files differ from what the cluster asks for (a rejection or a failed apply).</summary>
     public bool ConfigStale => LastFailure is not null;
@@ -44,6 +49,7 @@ public sealed class ReconcileStatus
         lock (_lock)
         {
             (LastOutcome, LastAttempt) = (outcome, now);
+            if (outcome.DataPlane is { } dataPlane) DataPlaneProblems = dataPlane.Warnings;
             Counts[outcome.Result] = Counts.GetValueOrDefault(outcome.Result) + 1;
             ReconcileSeconds.Observe(duration);
             if (outcome.Result is ReconcileResult.Applied or ReconcileResult.Rejected)

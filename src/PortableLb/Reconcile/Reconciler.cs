@@ -1,4 +1,5 @@
 using PortableLb.Apply;
+using PortableLb.Common;
 using PortableLb.Model;
 using PortableLb.Rendering;
 using PortableLb.Sources;
@@ -25,13 +26,12 @@ public enum ReconcileResult
 public sealed record ReconcileOutcome(
     ReconcileResult Result,
     BuildResult Build,
-    WriteOutcome? Ipvs,
-    WriteOutcome? Exabgp,
+    IReadOnlyDictionary<ConfigFile, WriteOutcome> Writes,
     IReadOnlyList<(Daemon Daemon, ReloadResult Result)> Reloads,
     IReadOnlyList<string> Failures)
 {
-    /// <summary>Data-plane steps that could not be done (no NET_ADMIN, no IPVS); empty when complete or not managed.</summary>
-    public IReadOnlyList<string> DataPlaneWarnings { get; init; } = [];
+    /// <summary>What the data plane looked like after this apply; null when the data plane was not touched.</summary>
+    public DataPlaneResult? DataPlane { get; init; }
 
     /// <summary>Build and render; zero when the desired state was unchanged.</summary>
     public TimeSpan RenderDuration { get; init; }
@@ -41,24 +41,36 @@ public sealed record ReconcileOutcome(
 }
 
 /// <summary>
-/// One reconcile, from a whole snapshot: build, render, validate what changed, write atomically, reload the daemons
-/// whose file changed. The order is fixed here and only here. A rejected candidate leaves the live files alone and is
-/// remembered, so the same bad input is not validated again until something changes.
+/// The one pipeline from a whole snapshot to live daemon files, shared by `render` (once, with no daemons), `run`
+/// (on every change) and the graceful withdrawal (the applied state without its announcements): build, render,
+/// validate what changed, data plane, write atomically, reload the daemons whose file changed. The order is fixed
+/// here and only here. A rejected candidate leaves the live files alone and is remembered, so the same bad input is
+/// not validated again until something changes.
 /// </summary>
-public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepalived, IConfigValidator exabgp, IDaemonReloader reloader, string configDirectory, DataPlane? dataPlane = null)
+public sealed class Reconciler
 {
+    private readonly ConfigRenderer _renderer;
+    private readonly IReadOnlyDictionary<ConfigFile, IConfigValidator> _validators;
+    private readonly IDaemonReloader _reloader;
+    private readonly DataPlane? _dataPlane;
     private readonly HashSet<Daemon> _reloadDue = [];
+
+    // The text this reconciler validated and wrote for each file: a first apply (a restart) validates everything.
+    private readonly Dictionary<ConfigFile, string> _written = [];
     private DesiredState? _applied;
     private DesiredState? _rejected;
-
-    // What the live files hold: read from disk once (a restart finds the previous run's files), then known.
-    private string? _liveIpvs;
-    private string? _liveExabgp;
-    private bool _liveRead;
     private IReadOnlyList<string> _rejectedFailures = [];
 
-    public string IpvsPath { get; } = Path.Combine(configDirectory, "ipvs.conf");
-    public string ExabgpPath { get; } = Path.Combine(configDirectory, "exabgp.conf");
+    public Reconciler(TemplateSet templates, IConfigValidator keepalived, IConfigValidator exabgp, IDaemonReloader reloader, ConfigFiles files, DataPlane? dataPlane = null)
+    {
+        Files = files;
+        _renderer = new ConfigRenderer(templates, files.KeepalivedReload);
+        _validators = new Dictionary<ConfigFile, IConfigValidator> { [ConfigFiles.Ipvs] = keepalived, [ConfigFiles.Exabgp] = exabgp };
+        _reloader = reloader;
+        _dataPlane = dataPlane;
+    }
+
+    public ConfigFiles Files { get; }
 
     public async Task<ReconcileOutcome> ReconcileAsync(ClusterSnapshot snapshot, TuningSettings tuning, NodeAddresses node, IReadOnlyCollection<ServiceName>? only, CancellationToken cancellationToken)
     {
@@ -66,56 +78,67 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
         var build = DesiredStateBuilder.Build(snapshot, tuning, node, only);
         if (build.ConfigErrors.Count > 0)
         {
-            return new ReconcileOutcome(ReconcileResult.ConfigError, build, null, null, [], build.ConfigErrors.Select(e => e.ToString()).ToList());
+            return new ReconcileOutcome(ReconcileResult.ConfigError, build, Empty, [], build.ConfigErrors.Select(e => e.ToString()).ToList());
         }
-        if (build.State.Equals(_applied) && _reloadDue.Count == 0) return new ReconcileOutcome(ReconcileResult.Unchanged, build, null, null, [], []);
-        if (build.State.Equals(_rejected)) return new ReconcileOutcome(ReconcileResult.Rejected, build, null, null, [], _rejectedFailures);
+        if (build.State.Equals(_applied) && _reloadDue.Count == 0) return new ReconcileOutcome(ReconcileResult.Unchanged, build, Empty, [], []);
+        if (build.State.Equals(_rejected)) return new ReconcileOutcome(ReconcileResult.Rejected, build, Empty, [], _rejectedFailures);
+        return await ApplyAsync(build, started, cancellationToken).ConfigureAwait(false);
+    }
 
-        var configs = renderer.Render(build.State);
-        var rendered = System.Diagnostics.Stopwatch.GetTimestamp();
-        var bgpOn = build.State.Bgp is not null;
-        if (!_liveRead)
-        {
-            (_liveIpvs, _liveExabgp, _liveRead) = (await ReadAsync(IpvsPath, cancellationToken).ConfigureAwait(false), await ReadAsync(ExabgpPath, cancellationToken).ConfigureAwait(false), true);
-        }
-        var ipvsChanged = configs.IpvsConf != _liveIpvs;
-        var exabgpChanged = configs.ExabgpConf != _liveExabgp;
+    /// <summary>
+    /// The first step of a graceful shutdown: the applied state without its announcements, through the same pipeline.
+    /// exabgp keeps its sessions but announces nothing, so the router moves traffic to the other LB pods while
+    /// keepalived here still serves the connections in flight.
+    /// </summary>
+    /// <returns>False when there was nothing to withdraw (BGP off, or nothing applied yet).</returns>
+    public async Task<bool> WithdrawAsync(CancellationToken cancellationToken)
+    {
+        if (_applied?.Bgp is null) return false;
+        var withdrawn = new BuildResult(_applied with { Announcements = ValueList<Announcement>.Empty }, [], [], [], []);
+        var outcome = await ApplyAsync(withdrawn, System.Diagnostics.Stopwatch.GetTimestamp(), cancellationToken).ConfigureAwait(false);
+        if (outcome.Result != ReconcileResult.Applied) throw new InvalidOperationException($"the withdrawal was not applied: {string.Join("; ", outcome.Failures)}");
+        return true;
+    }
 
-        // Validate only what would change, and both before writing either: exabgp's check alone costs ~0.3 s.
-        var checks = new List<Task<(string File, ValidationResult Verdict)>>();
-        if (ipvsChanged) checks.Add(CheckAsync(keepalived, "ipvs.conf", configs.IpvsConf, cancellationToken));
-        if (exabgpChanged && bgpOn) checks.Add(CheckAsync(exabgp, "exabgp.conf", configs.ExabgpConf, cancellationToken));
-        var verdicts = await Task.WhenAll(checks).ConfigureAwait(false);
-        var failures = verdicts.Where(v => !v.Verdict.IsValid).Select(v => $"{v.File} failed {v.Verdict.Output}").ToList();
+    private async Task<ReconcileOutcome> ApplyAsync(BuildResult build, long started, CancellationToken cancellationToken)
+    {
+        var state = build.State;
+        var bgpOn = state.Bgp is not null;
+        var rendered = _renderer.Render(state);
+        var renderedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        var texts = new Dictionary<ConfigFile, string> { [ConfigFiles.Ipvs] = rendered.IpvsConf, [ConfigFiles.Exabgp] = rendered.ExabgpConf };
+
+        // Validate only what would change, and all of it before writing any: exabgp's check alone costs ~0.3 s.
+        var checks = ConfigFiles.All.Where(f => IsLoaded(f, bgpOn) && texts[f] != _written.GetValueOrDefault(f)).Select(f => CheckAsync(f, texts[f], cancellationToken));
+        var failures = (await Task.WhenAll(checks).ConfigureAwait(false)).OfType<string>().ToList();
         if (failures.Count > 0)
         {
-            (_rejected, _rejectedFailures) = (build.State, failures);
-            return new ReconcileOutcome(ReconcileResult.Rejected, build, null, null, [], failures)
+            (_rejected, _rejectedFailures) = (state, failures);
+            return new ReconcileOutcome(ReconcileResult.Rejected, build, Empty, [], failures)
             {
-                RenderDuration = System.Diagnostics.Stopwatch.GetElapsedTime(started, rendered),
-                ApplyDuration = System.Diagnostics.Stopwatch.GetElapsedTime(rendered),
+                RenderDuration = System.Diagnostics.Stopwatch.GetElapsedTime(started, renderedAt),
+                ApplyDuration = System.Diagnostics.Stopwatch.GetElapsedTime(renderedAt),
             };
         }
 
         // Marks and local routes first: a reloaded keepalived must find the packets its fwmark servers expect.
-        var dataPlaneResult = dataPlane is null ? null : await dataPlane.ApplyAsync(build.State, cancellationToken).ConfigureAwait(false);
-        var ipvsWrite = await AtomicFileWriter.WriteAsync(IpvsPath, configs.IpvsConf, cancellationToken).ConfigureAwait(false);
-        var exabgpWrite = await AtomicFileWriter.WriteAsync(ExabgpPath, configs.ExabgpConf, cancellationToken, AtomicFileWriter.PrivateMode).ConfigureAwait(false);
-        (_liveIpvs, _liveExabgp) = (configs.IpvsConf, configs.ExabgpConf);
-        if (ipvsWrite == WriteOutcome.Written) _reloadDue.Add(Daemon.Keepalived);
-        // With BGP off the file is only a comment that exabgp would refuse; exabgp keeps its last config until BGP returns.
-        if (exabgpWrite == WriteOutcome.Written && bgpOn) _reloadDue.Add(Daemon.Exabgp);
-        if (!bgpOn) _reloadDue.Remove(Daemon.Exabgp);
-        (_applied, _rejected) = (build.State, null);
-        if (bgpOn && exabgp is RouteOnlyChangeValidator shortcut)
+        var dataPlane = _dataPlane is null ? null : await _dataPlane.ApplyAsync(state, cancellationToken).ConfigureAwait(false);
+        var writes = new Dictionary<ConfigFile, WriteOutcome>();
+        foreach (var file in ConfigFiles.All)
         {
-            _ = shortcut.PrewarmAsync(renderer.RenderExabgp(build.State with { Announcements = ValueList<Announcement>.Empty }));
+            writes[file] = await AtomicFileWriter.WriteAsync(Files.PathOf(file), texts[file], file.Mode, cancellationToken).ConfigureAwait(false);
+            _written[file] = texts[file];
+            if (writes[file] == WriteOutcome.Written && IsLoaded(file, bgpOn)) _reloadDue.Add(file.Reader);
         }
+        // exabgp keeps its last config while BGP is off, until BGP returns.
+        if (!bgpOn) _reloadDue.Remove(Daemon.Exabgp);
+        (_applied, _rejected) = (state, null);
+        if (bgpOn) _validators[ConfigFiles.Exabgp].Anticipate(_renderer.RenderExabgp(state with { Announcements = ValueList<Announcement>.Empty }));
 
         var reloads = new List<(Daemon, ReloadResult)>();
         foreach (var daemon in _reloadDue.Order().ToList())
         {
-            var result = await reloader.ReloadAsync(daemon, cancellationToken).ConfigureAwait(false);
+            var result = await _reloader.ReloadAsync(daemon, cancellationToken).ConfigureAwait(false);
             reloads.Add((daemon, result));
             // An unconfirmed reload stays due: the files are right, the daemon has yet to take them.
             if (result != ReloadResult.Unconfirmed) _reloadDue.Remove(daemon);
@@ -124,39 +147,24 @@ public sealed class Reconciler(ConfigRenderer renderer, IConfigValidator keepali
         {
             throw new InvalidOperationException($"{string.Join(", ", _reloadDue)} did not confirm loading the new config; retrying");
         }
-        return new ReconcileOutcome(ReconcileResult.Applied, build, ipvsWrite, exabgpWrite, reloads, [])
+        return new ReconcileOutcome(ReconcileResult.Applied, build, writes, reloads, [])
         {
-            DataPlaneWarnings = dataPlaneResult?.Warnings ?? [],
-            RenderDuration = System.Diagnostics.Stopwatch.GetElapsedTime(started, rendered),
-            ApplyDuration = System.Diagnostics.Stopwatch.GetElapsedTime(rendered),
+            DataPlane = dataPlane,
+            RenderDuration = System.Diagnostics.Stopwatch.GetElapsedTime(started, renderedAt),
+            ApplyDuration = System.Diagnostics.Stopwatch.GetElapsedTime(renderedAt),
         };
     }
 
-    /// <summary>
-    /// The first step of a graceful shutdown: exabgp keeps its sessions but announces nothing, so the router moves
-    /// traffic to the other LB pods while keepalived here still serves the connections in flight.
-    /// </summary>
-    /// <returns>False when there was nothing to withdraw (BGP off, or nothing applied yet).</returns>
-    public async Task<bool> WithdrawAsync(CancellationToken cancellationToken)
+    /// <summary>With BGP off, exabgp.conf is only a comment that exabgp would refuse: written, never checked or loaded.</summary>
+    private static bool IsLoaded(ConfigFile file, bool bgpOn) => file != ConfigFiles.Exabgp || bgpOn;
+
+    /// <returns>Null when the daemon accepts the text; otherwise what it said, naming the file.</returns>
+    private async Task<string?> CheckAsync(ConfigFile file, string text, CancellationToken cancellationToken)
     {
-        if (_applied?.Bgp is null) return false;
-        var withdrawn = _applied with { Announcements = ValueList<Announcement>.Empty };
-        var exabgpConf = renderer.RenderExabgp(withdrawn);
-        var verdict = await exabgp.ValidateAsync(exabgpConf, cancellationToken).ConfigureAwait(false);
-        if (!verdict.IsValid) throw new InvalidOperationException($"the withdrawal config failed exabgp's check: {verdict.Output}");
-        var written = await AtomicFileWriter.WriteAsync(ExabgpPath, exabgpConf, cancellationToken, AtomicFileWriter.PrivateMode).ConfigureAwait(false);
-        _liveExabgp = exabgpConf;
-        if (written == WriteOutcome.Written)
-        {
-            await reloader.ReloadAsync(Daemon.Exabgp, cancellationToken).ConfigureAwait(false);
-        }
-        _applied = withdrawn;
-        return true;
+        var validator = _validators[file];
+        var verdict = await validator.ValidateAsync(text, cancellationToken).ConfigureAwait(false);
+        return verdict.IsValid ? null : $"{file.Name} failed {validator.Daemon}'s check: {verdict.Output}";
     }
 
-    private static async Task<(string, ValidationResult)> CheckAsync(IConfigValidator validator, string file, string text, CancellationToken cancellationToken) =>
-        (file, await validator.ValidateAsync(text, cancellationToken).ConfigureAwait(false));
-
-    private static async Task<string?> ReadAsync(string path, CancellationToken cancellationToken) =>
-        File.Exists(path) ? await File.ReadAllTextAsync(path, cancellationToken).ConfigureAwait(false) : null;
+    private static readonly IReadOnlyDictionary<ConfigFile, WriteOutcome> Empty = new Dictionary<ConfigFile, WriteOutcome>();
 }

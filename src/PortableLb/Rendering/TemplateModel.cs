@@ -1,4 +1,5 @@
 using System.Globalization;
+using PortableLb.Common;
 using PortableLb.Model;
 
 namespace PortableLb.Rendering;

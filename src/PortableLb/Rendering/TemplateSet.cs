@@ -32,6 +32,9 @@ public sealed class TemplateSet
     /// <summary>Backs the `{{#memo}}` block helper; the text it holds was produced by these templates.</summary>
     public MemoCache Memo { get; }
 
+    /// <summary>The templates a command runs with: those in `directory` (--templates), else the built-in ones.</summary>
+    public static TemplateSet Load(string? directory) => directory is null ? Embedded() : FromDirectory(directory);
+
     public static TemplateSet Embedded() =>
         Compile("embedded", ReadEmbedded(IpvsTemplate), ReadEmbedded(ExabgpTemplate));
 

@@ -12,6 +12,7 @@ public static class BundledExample
     private const string TuningResource = Prefix + "tuning/config.yaml";
 
     public const string Name = "bundled example (examples/thesis)";
+    public const string TuningName = "bundled example tuning (examples/thesis/tuning/config.yaml)";
 
     public static ManifestSet Objects()
     {

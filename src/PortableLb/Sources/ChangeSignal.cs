@@ -26,4 +26,10 @@ public sealed class ChangeSignal
     public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _dirty.WaitAsync(timeout, cancellationToken);
 
     public bool IsSet => _dirty.CurrentCount > 0;
+
+    /// <summary>
+    /// Clears the flag without waiting: called just before the consumer takes its snapshot, which covers every change
+    /// so far. A change after that sets it again; one before it must not cause a second, identical pass.
+    /// </summary>
+    public void Reset() => _dirty.Wait(0);
 }

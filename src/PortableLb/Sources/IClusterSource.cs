@@ -15,8 +15,5 @@ public interface IClusterSource
 
     ClusterSnapshot Snapshot();
 
-    /// <summary>Problems with the inputs themselves (a broken manifest), as of the latest snapshot.</summary>
-    IReadOnlyList<ManifestError> InputErrors { get; }
-
     Task RunAsync(CancellationToken cancellationToken);
 }

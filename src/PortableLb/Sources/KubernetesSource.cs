@@ -49,7 +49,6 @@ public sealed class KubernetesSource : IClusterSource
 
     public Task Ready { get; }
     public ChangeSignal Changes { get; } = new();
-    public IReadOnlyList<ManifestError> InputErrors => [];
 
     public ClusterSnapshot Snapshot() => new(_services.Items, _slices.Items, _tuning?.Items ?? [], _password?.Items ?? []);
 

@@ -16,11 +16,9 @@ public sealed partial class ManifestFolderSource(IReadOnlyList<string> paths, IL
     private readonly Dictionary<string, FileState> _files = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile ClusterSnapshot _snapshot = ClusterSnapshot.Empty;
-    private volatile IReadOnlyList<ManifestError> _errors = [];
 
     public Task Ready => _ready.Task;
     public ChangeSignal Changes { get; } = new();
-    public IReadOnlyList<ManifestError> InputErrors => _errors;
     public ClusterSnapshot Snapshot() => _snapshot;
 
     public async Task RunAsync(CancellationToken cancellationToken)
@@ -62,6 +60,8 @@ public sealed partial class ManifestFolderSource(IReadOnlyList<string> paths, IL
                 continue;
             }
             var read = ManifestReader.ReadPaths([file]);
+            // Once per change of the file: an unchanged file is not read again, so its errors are not repeated.
+            foreach (var error in read.Errors) Log.Rejected(logger, error.ToString());
             var objects = Objects(read.Snapshot);
             if (read.Errors.Count > 0 && known is not null)
             {
@@ -78,7 +78,6 @@ public sealed partial class ManifestFolderSource(IReadOnlyList<string> paths, IL
             _files.Remove(removed);
             changed = true;
         }
-        _errors = errors;
         if (!changed && _snapshot != ClusterSnapshot.Empty) return;
 
         var all = ManifestSet.From(_files.OrderBy(f => f.Key, StringComparer.Ordinal).SelectMany(f => f.Value.Objects), [], 0).Snapshot;
@@ -145,13 +144,16 @@ public sealed partial class ManifestFolderSource(IReadOnlyList<string> paths, IL
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 1101, Level = LogLevel.Information, Message = "Read manifests: {Files} files, {Services} Services, {Slices} EndpointSlices, {Errors} errors")]
+        [LoggerMessage(EventId = LogEvents.ManifestsRead, Level = LogLevel.Information, Message = "Read manifests: {Files} files, {Services} Services, {Slices} EndpointSlices, {Errors} errors")]
         public static partial void Read(ILogger logger, int files, int services, int slices, int errors);
 
-        [LoggerMessage(EventId = 1102, Level = LogLevel.Warning, Message = "{File} has {Errors} broken documents; keeping its last good objects")]
+        [LoggerMessage(EventId = LogEvents.ManifestKeptLastGood, Level = LogLevel.Warning, Message = "{File} has {Errors} broken documents; keeping its last good objects")]
         public static partial void KeptLastGood(ILogger logger, string file, int errors);
 
-        [LoggerMessage(EventId = 1103, Level = LogLevel.Warning, Message = "Watching {Folder} failed; edits there are seen by the {Seconds} s poll only")]
+        [LoggerMessage(EventId = LogEvents.ManifestRejected, Level = LogLevel.Warning, Message = "Manifest rejected: {Error}")]
+        public static partial void Rejected(ILogger logger, string error);
+
+        [LoggerMessage(EventId = LogEvents.ManifestWatchFailed, Level = LogLevel.Warning, Message = "Watching {Folder} failed; edits there are seen by the {Seconds} s poll only")]
         public static partial void WatchFailed(ILogger logger, string folder, double seconds, Exception error);
     }
 }

@@ -1,8 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using PortableLb.Common;
 using PortableLb.Kubernetes.Models;
-using PortableLb.Model;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 

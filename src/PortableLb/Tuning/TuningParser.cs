@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
-using PortableLb.Model;
+using PortableLb.Common;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 

@@ -1,5 +1,5 @@
 using System.Net;
-using PortableLb.Model;
+using PortableLb.Common;
 
 namespace PortableLb.Tuning;
 

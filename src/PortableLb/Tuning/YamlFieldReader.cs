@@ -86,11 +86,11 @@ internal sealed class YamlFieldReader(string source)
     }
 
     public static string Join(string path, string key) =>
-        path.Length == 0 ? key : key.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') ? $"{path}.{key}" : $"{path}[\"{Model.IpText.Printable(key)}\"]";
+        path.Length == 0 ? key : key.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') ? $"{path}.{key}" : $"{path}[\"{Common.IpText.Printable(key)}\"]";
 
     private static string Describe(YamlNode node) => node switch
     {
-        YamlScalarNode { Value: var v } => $"\"{Model.IpText.Printable(v ?? "")}\"",
+        YamlScalarNode { Value: var v } => $"\"{Common.IpText.Printable(v ?? "")}\"",
         YamlSequenceNode => "a list",
         YamlMappingNode => "a mapping",
         _ => "an unsupported node",

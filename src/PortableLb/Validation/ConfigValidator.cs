@@ -1,3 +1,5 @@
+using PortableLb.Common;
+
 namespace PortableLb.Validation;
 
 /// <summary>The daemon's verdict on a candidate config. Output is the daemon's own words, kept for logs and Events.</summary>
@@ -13,6 +15,23 @@ public interface IConfigValidator
 
     /// <exception cref="MissingProgramException">The daemon is not installed, so nothing can be validated.</exception>
     Task<ValidationResult> ValidateAsync(string config, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// A config likely to be asked about soon (after each apply: the same state with every route withdrawn, which a
+    /// shutdown or a lost backend needs at once). A validator that remembers verdicts may judge it in the
+    /// background; the others ignore the hint.
+    /// </summary>
+    void Anticipate(string config)
+    {
+    }
+}
+
+/// <summary>`render --no-validate`: every candidate is accepted unjudged.</summary>
+public sealed class SkippedValidation(string daemon) : IConfigValidator
+{
+    public string Daemon => daemon;
+
+    public Task<ValidationResult> ValidateAsync(string config, CancellationToken cancellationToken) => Task.FromResult(ValidationResult.Valid);
 }
 
 /// <summary>

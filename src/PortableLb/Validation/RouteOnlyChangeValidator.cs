@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
+using PortableLb.Common;
 
 namespace PortableLb.Validation;
 
@@ -58,6 +59,8 @@ public sealed partial class RouteOnlyChangeValidator(IConfigValidator exabgp, in
             while (_accepted.Count > remembered) _accepted.RemoveLast();
         }
     }
+
+    public void Anticipate(string config) => _ = PrewarmAsync(config);
 
     /// <summary>
     /// Has exabgp judge a config we may need soon (the same one without any routes, say) in the background, so the

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using PortableLb.Sources;
 
@@ -31,9 +32,9 @@ public sealed class ManifestFolderSourceTests
         Directory.Delete(_folder, recursive: true);
     }
 
-    private async Task<ManifestFolderSource> Run(TimeSpan? poll = null)
+    private async Task<ManifestFolderSource> Run(TimeSpan? poll = null, ILogger<ManifestFolderSource>? logger = null)
     {
-        var source = new ManifestFolderSource([_folder], NullLogger<ManifestFolderSource>.Instance, poll);
+        var source = new ManifestFolderSource([_folder], logger ?? NullLogger<ManifestFolderSource>.Instance, poll);
         _ = source.RunAsync(_stop.Token);
         await source.Ready.WaitAsync(TimeSpan.FromSeconds(10));
         return source;
@@ -63,13 +64,14 @@ public sealed class ManifestFolderSourceTests
     {
         var file = Path.Combine(_folder, "web.yaml");
         await File.WriteAllTextAsync(file, Web);
-        var source = await Run(poll: TimeSpan.FromMinutes(5));
+        var logger = new RecordingLogger<ManifestFolderSource>();
+        var source = await Run(poll: TimeSpan.FromMinutes(5), logger);
         await source.Changes.WaitAsync(TimeSpan.FromSeconds(1), CancellationToken.None);
 
         await File.WriteAllTextAsync(file, Web + "\n---\nkind: [half-saved\n");
-        await Eventually.True(() => source.InputErrors.Count == 1, "the broken document to be reported");
+        await Eventually.True(() => logger.Messages(LogEvents.ManifestRejected).Any(), "the broken document to be reported");
 
-        Assert.That(source.InputErrors.Single().ToString(), Does.StartWith($"{file}: document 2: is not valid YAML"));
+        Assert.That(logger.Messages(LogEvents.ManifestRejected).Single(), Does.StartWith($"Manifest rejected: {file}: document 2: is not valid YAML"));
         Assert.That(ServiceIps(source), Is.EqualTo(new[] { "192.0.2.10" }), "the world is not emptied");
         Assert.That(source.Changes.IsSet, Is.False, "nothing changed for the consumer");
     }

@@ -46,7 +46,7 @@ public sealed partial class MetricsWriterTests
         var status = new ReconcileStatus();
         var build = DesiredStateBuilder.Build(FromYaml(Service("web") + Slice("web", "[{addresses: [10.244.1.1]}, {addresses: [10.244.1.2], conditions: {ready: false, serving: true, terminating: true}}]")
             + Service("bad", address: "nope")), WithPeer, Node);
-        status.Record(new ReconcileOutcome(ReconcileResult.Applied, build, null, null, [], []), TimeSpan.FromMilliseconds(12), DateTimeOffset.FromUnixTimeSeconds(1_800_000_000));
+        status.Record(new ReconcileOutcome(ReconcileResult.Applied, build, new Dictionary<ConfigFile, WriteOutcome>(), [], []), TimeSpan.FromMilliseconds(12), DateTimeOffset.FromUnixTimeSeconds(1_800_000_000));
 
         var samples = Parse(MetricsWriter.Write(status, sourcesReady: true));
         Assert.That(samples["portable_lb_reconciles_total{result=\"applied\"}"], Is.EqualTo(1));
@@ -92,5 +92,19 @@ public sealed partial class MetricsWriterTests
         status.RecordFailure("disk full", DateTimeOffset.UtcNow);
         var samples = Parse(MetricsWriter.Write(status, sourcesReady: false));
         Assert.That((samples["portable_lb_config_stale"], samples["portable_lb_reconciles_total{result=\"failed\"}"], samples["portable_lb_sources_ready"]), Is.EqualTo((1.0, 1.0, 0.0)));
+    }
+
+    [Test]
+    public void Data_plane_completeness_is_the_state_and_an_unchanged_reconcile_does_not_reset_it()
+    {
+        var status = new ReconcileStatus();
+        var build = DesiredStateBuilder.Build(FromYaml(Service("web") + Slice("web", "[{addresses: [10.244.1.1]}]")), WithPeer, Node);
+        var noWrites = new Dictionary<ConfigFile, WriteOutcome>();
+        status.Record(new ReconcileOutcome(ReconcileResult.Applied, build, noWrites, [], []) { DataPlane = new DataPlaneResult(["sysctl net.ipv4.vs.conntrack is 0"]) }, TimeSpan.Zero, DateTimeOffset.UtcNow);
+        status.Record(new ReconcileOutcome(ReconcileResult.Unchanged, build, noWrites, [], []), TimeSpan.Zero, DateTimeOffset.UtcNow);
+        Assert.That(Parse(MetricsWriter.Write(status, sourcesReady: true))["portable_lb_data_plane_complete"], Is.Zero);
+
+        status.Record(new ReconcileOutcome(ReconcileResult.Applied, build, noWrites, [], []) { DataPlane = new DataPlaneResult([]) }, TimeSpan.Zero, DateTimeOffset.UtcNow);
+        Assert.That(Parse(MetricsWriter.Write(status, sourcesReady: true))["portable_lb_data_plane_complete"], Is.EqualTo(1));
     }
 }

@@ -1,6 +1,6 @@
+using PortableLb.Common;
 using PortableLb.Model;
 using PortableLb.Sources;
-using PortableLb.Validation;
 using YamlDotNet.RepresentationModel;
 
 namespace PortableLb.Tests.Examples;

@@ -6,7 +6,8 @@ namespace PortableLb.Tests.Golden;
 /// <summary>
 /// Each folder under testdata/render is one scenario: objects.yaml, optional tuning.yaml and args.txt, and the
 /// expected ipvs.conf, exabgp.conf and result.txt (exit code and stderr). The scenario runs through the real
-/// `render` command, so the real keepalived -t and exabgp --test judge every golden.
+/// `render` command, so the real keepalived -t and exabgp --test judge every golden; `render` runs the controller's
+/// own pipeline, so the goldens are what `run` writes into its config folder (shown here as &lt;out&gt;).
 /// Set UPDATE_GOLDEN=1 to rewrite the expected files after an intended change, then review the diff.
 /// </summary>
 [TestFixture]
@@ -47,7 +48,8 @@ public sealed class GoldenScenarioTests
             foreach (var file in new[] { "ipvs.conf", "exabgp.conf" })
             {
                 var produced = Path.Combine(outDir, file);
-                Compare(folder, file, File.Exists(produced) ? await File.ReadAllTextAsync(produced) : null, stdout.ToString());
+                var text = File.Exists(produced) ? (await File.ReadAllTextAsync(produced)).Replace(outDir, "<out>", StringComparison.Ordinal) : null;
+                Compare(folder, file, text, stdout.ToString());
             }
         }
         finally

@@ -1,4 +1,5 @@
 using PortableLb.Apply;
+using PortableLb.Common;
 using PortableLb.Reconcile;
 using PortableLb.Rendering;
 using PortableLb.Validation;
@@ -11,8 +12,11 @@ public sealed class ReconcilerTests
     private sealed class RecordingValidator(string daemon) : IConfigValidator
     {
         public List<string> Checked { get; } = [];
+        public List<string> Anticipated { get; } = [];
         public Func<string, bool> Accepts { get; set; } = _ => true;
         public string Daemon => daemon;
+
+        public void Anticipate(string config) => Anticipated.Add(config);
 
         public Task<ValidationResult> ValidateAsync(string config, CancellationToken cancellationToken)
         {
@@ -49,11 +53,14 @@ public sealed class ReconcilerTests
     {
         _folder = Directory.CreateTempSubdirectory("portable-lb-reconcile-").FullName;
         (_keepalived, _exabgp, _reloader) = (new RecordingValidator("keepalived"), new RecordingValidator("exabgp"), new RecordingReloader());
-        _reconciler = new Reconciler(new ConfigRenderer(TemplateSet.Embedded()), _keepalived, _exabgp, _reloader, _folder);
+        _reconciler = new Reconciler(TemplateSet.Embedded(), _keepalived, _exabgp, _reloader, new ConfigFiles(_folder));
     }
 
     [TearDown]
     public void Cleanup() => Directory.Delete(_folder, recursive: true);
+
+    private string IpvsPath => _reconciler.Files.PathOf(ConfigFiles.Ipvs);
+    private string ExabgpPath => _reconciler.Files.PathOf(ConfigFiles.Exabgp);
 
     private Task<ReconcileOutcome> Reconcile(string yaml, PortableLb.Tuning.TuningSettings? tuning = null) =>
         _reconciler.ReconcileAsync(FromYaml(yaml), tuning ?? WithPeer, Node, null, CancellationToken.None);
@@ -65,7 +72,7 @@ public sealed class ReconcilerTests
         Assert.That(outcome.Result, Is.EqualTo(ReconcileResult.Applied));
         Assert.That((_keepalived.Checked.Count, _exabgp.Checked.Count), Is.EqualTo((1, 1)));
         Assert.That(_reloader.Reloaded, Is.EqualTo(new[] { Daemon.Keepalived, Daemon.Exabgp }));
-        Assert.That(File.ReadAllText(_reconciler.IpvsPath), Is.EqualTo(_keepalived.Checked[0]), "what was validated is what went live");
+        Assert.That(File.ReadAllText(IpvsPath), Is.EqualTo(_keepalived.Checked[0]), "what was validated is what went live");
     }
 
     [Test]
@@ -82,7 +89,7 @@ public sealed class ReconcilerTests
     {
         await Reconcile(Web);
         var outcome = await Reconcile(Service("web") + Slice("web", "[{addresses: [10.244.1.1]}]", name: "web-1"));
-        Assert.That((outcome.Ipvs, outcome.Exabgp), Is.EqualTo((WriteOutcome.Written, WriteOutcome.Unchanged)));
+        Assert.That((outcome.Writes[ConfigFiles.Ipvs], outcome.Writes[ConfigFiles.Exabgp]), Is.EqualTo((WriteOutcome.Written, WriteOutcome.Unchanged)));
         Assert.That((_keepalived.Checked.Count, _exabgp.Checked.Count), Is.EqualTo((2, 1)), "exabgp's 0.3 s check is skipped");
         Assert.That(_reloader.Reloaded, Is.EqualTo(new[] { Daemon.Keepalived, Daemon.Exabgp, Daemon.Keepalived }));
     }
@@ -91,14 +98,14 @@ public sealed class ReconcilerTests
     public async Task A_rejected_candidate_writes_nothing_keeps_the_last_good_files_and_is_not_rechecked()
     {
         await Reconcile(Web);
-        var good = File.ReadAllText(_reconciler.IpvsPath);
+        var good = File.ReadAllText(IpvsPath);
         _keepalived.Accepts = text => !text.Contains("10.244.1.3");
 
         var bad = Service("web") + Slice("web", "[{addresses: [10.244.1.3]}]", name: "web-1");
         var outcome = await Reconcile(bad);
         Assert.That(outcome.Result, Is.EqualTo(ReconcileResult.Rejected));
-        Assert.That(outcome.Failures.Single(), Does.StartWith("ipvs.conf failed keepalived -t exited 1: bad line"));
-        Assert.That(File.ReadAllText(_reconciler.IpvsPath), Is.EqualTo(good));
+        Assert.That(outcome.Failures.Single(), Is.EqualTo("ipvs.conf failed keepalived's check: keepalived -t exited 1: bad line"));
+        Assert.That(File.ReadAllText(IpvsPath), Is.EqualTo(good));
         Assert.That(_reloader.Reloaded, Has.Count.EqualTo(2), "no reload after a rejection");
 
         Assert.That((await Reconcile(bad)).Result, Is.EqualTo(ReconcileResult.Rejected));
@@ -114,7 +121,7 @@ public sealed class ReconcilerTests
         Assert.That(outcome.Result, Is.EqualTo(ReconcileResult.Applied));
         Assert.That(_exabgp.Checked, Is.Empty);
         Assert.That(_reloader.Reloaded, Is.EqualTo(new[] { Daemon.Keepalived }));
-        Assert.That(File.ReadAllText(_reconciler.ExabgpPath), Does.StartWith("# BGP is off"));
+        Assert.That(File.ReadAllText(ExabgpPath), Does.StartWith("# BGP is off"));
     }
 
     [Test]
@@ -123,7 +130,7 @@ public sealed class ReconcilerTests
         var outcome = await Reconcile(Web + Service("broken", address: "not-an-ip") + Slice("broken", TwoReady, name: "broken-1"));
         Assert.That(outcome.Result, Is.EqualTo(ReconcileResult.Applied));
         Assert.That(outcome.Build.Errors.Single().Object.Name, Is.EqualTo("broken"));
-        Assert.That(File.ReadAllText(_reconciler.IpvsPath), Does.Contain("192.0.2.10 80"));
+        Assert.That(File.ReadAllText(IpvsPath), Does.Contain("192.0.2.10 80"));
     }
 
     [Test]
@@ -143,7 +150,7 @@ public sealed class ReconcilerTests
     {
         var outcome = await _reconciler.ReconcileAsync(FromYaml(Web), WithPeer, PortableLb.Model.NodeAddresses.None, null, CancellationToken.None);
         Assert.That(outcome.Result, Is.EqualTo(ReconcileResult.ConfigError));
-        Assert.That(File.Exists(_reconciler.IpvsPath), Is.False);
+        Assert.That(File.Exists(IpvsPath), Is.False);
         Assert.That(_reloader.Reloaded, Is.Empty);
     }
 
@@ -152,8 +159,49 @@ public sealed class ReconcilerTests
     {
         Daemons.Require("keepalived", "exabgp");
         var runner = new ProcessRunner();
-        var reconciler = new Reconciler(new ConfigRenderer(TemplateSet.Embedded()), new KeepalivedValidator(runner), new ExabgpValidator(runner), _reloader, _folder);
+        var reconciler = new Reconciler(TemplateSet.Embedded(), new KeepalivedValidator(runner), new ExabgpValidator(runner), _reloader, new ConfigFiles(_folder));
         var outcome = await reconciler.ReconcileAsync(FromYaml(Web), WithPeer, Node, null, CancellationToken.None);
         Assert.That(outcome.Result, Is.EqualTo(ReconcileResult.Applied), string.Join("\n", outcome.Failures));
+    }
+
+    [Test]
+    public async Task The_withdrawal_is_the_same_pipeline_with_no_announcements_validated_written_and_reloaded()
+    {
+        await Reconcile(Web);
+        var ipvs = File.ReadAllText(IpvsPath);
+        Assert.That(File.ReadAllText(ExabgpPath), Does.Contain("route 192.0.2.10/32"));
+
+        Assert.That(await _reconciler.WithdrawAsync(CancellationToken.None), Is.True);
+
+        Assert.That(File.ReadAllText(ExabgpPath), Does.Not.Contain("route ").And.Contain("neighbor"), "the sessions stay, the routes go");
+        Assert.That(_exabgp.Checked.Last(), Is.EqualTo(File.ReadAllText(ExabgpPath)), "what was validated is what went live");
+        Assert.That(File.ReadAllText(IpvsPath), Is.EqualTo(ipvs), "keepalived keeps serving as before");
+        Assert.That(_keepalived.Checked, Has.Count.EqualTo(1), "an unchanged ipvs.conf is not checked again");
+        Assert.That(_reloader.Reloaded.Last(), Is.EqualTo(Daemon.Exabgp));
+    }
+
+    [Test]
+    public async Task After_each_apply_exabgp_is_told_of_the_withdrawal_it_may_need_next()
+    {
+        await Reconcile(Web);
+        Assert.That(_exabgp.Anticipated.Single(), Does.Contain("neighbor").And.Not.Contain("route "));
+        Assert.That(_keepalived.Anticipated, Is.Empty);
+    }
+
+    [Test]
+    public async Task A_withdrawal_the_exabgp_check_rejects_throws_and_leaves_the_routes_announced()
+    {
+        await Reconcile(Web);
+        var announced = File.ReadAllText(ExabgpPath);
+        _exabgp.Accepts = text => text.Contains("route ");
+        Assert.That(async () => await _reconciler.WithdrawAsync(CancellationToken.None), Throws.InvalidOperationException.With.Message.Contains("exabgp.conf failed exabgp's check"));
+        Assert.That(File.ReadAllText(ExabgpPath), Is.EqualTo(announced));
+    }
+
+    [Test]
+    public async Task The_ipvs_conf_names_keepalived_s_reload_file_in_the_config_folder()
+    {
+        await Reconcile(Web);
+        Assert.That(File.ReadAllText(IpvsPath), Does.Contain($"reload_file {_reconciler.Files.KeepalivedReload}"));
     }
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using PortableLb.Common;
 using PortableLb.Model;
 using PortableLb.Rendering;
 using PortableLb.Tuning;

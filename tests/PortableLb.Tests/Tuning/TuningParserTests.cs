@@ -1,5 +1,5 @@
 using System.Net;
-using PortableLb.Model;
+using PortableLb.Common;
 using PortableLb.Tuning;
 
 namespace PortableLb.Tests.Tuning;

@@ -1,3 +1,4 @@
+using PortableLb.Common;
 using PortableLb.Model;
 using PortableLb.Rendering;
 using PortableLb.Validation;

@@ -1,3 +1,4 @@
+using PortableLb.Common;
 using PortableLb.Validation;
 
 namespace PortableLb.Tests.Validation;

@@ -1,11 +1,13 @@
 using PortableLb.Apply;
+using PortableLb.Common;
 using PortableLb.Reconcile;
 using PortableLb.Rendering;
 using PortableLb.Sources;
+using PortableLb.Tuning;
 using PortableLb.Validation;
 using static PortableLb.Tests.Model.Cluster;
 
-namespace PortableLb.Tests.Reconcile;
+namespace PortableLb.Tests.Tuning;
 
 public sealed class BgpPasswordTuningTests
 {
@@ -90,11 +92,11 @@ public sealed class BgpPasswordTuningTests
         {
             var runner = new ProcessRunner();
             var (tuning, _) = Provider().Current(FromYaml(Web + Secret("stringData: {password: \"p@ss w0rd!#$%&()*+,-./:;<=>?[]^_`{|}~\"}")));
-            var reconciler = new Reconciler(new ConfigRenderer(TemplateSet.Embedded()), new KeepalivedValidator(runner), new ExabgpValidator(runner), new PidFileReloader(new Dictionary<Daemon, string>(), new LibcSignalSender()), folder);
+            var reconciler = new Reconciler(TemplateSet.Embedded(), new KeepalivedValidator(runner), new ExabgpValidator(runner), NoDaemons.Instance, new ConfigFiles(folder));
             var outcome = await reconciler.ReconcileAsync(FromYaml(Web), tuning, Node, null, CancellationToken.None);
             Assert.That(outcome.Result, Is.EqualTo(ReconcileResult.Applied), string.Join("\n", outcome.Failures));
-            Assert.That(File.GetUnixFileMode(reconciler.ExabgpPath), Is.EqualTo(AtomicFileWriter.PrivateMode));
-            Assert.That(File.GetUnixFileMode(reconciler.IpvsPath), Is.EqualTo(AtomicFileWriter.DefaultMode));
+            Assert.That(File.GetUnixFileMode(reconciler.Files.PathOf(ConfigFiles.Exabgp)), Is.EqualTo(ConfigFiles.Exabgp.Mode));
+            Assert.That(File.GetUnixFileMode(reconciler.Files.PathOf(ConfigFiles.Ipvs)), Is.EqualTo(ConfigFiles.Ipvs.Mode));
         }
         finally
         {

@@ -1,7 +1,37 @@
 using PortableLb.Sources;
-using PortableLb.Tuning;
 
-namespace PortableLb.Reconcile;
+namespace PortableLb.Tuning;
+
+/// <summary>
+/// Where the tuning comes from, as the command line says: a file, a ConfigMap among the objects, a text built into the
+/// binary (the bundled example), or nothing (defaults); and optionally the Secret with the BGP password.
+/// </summary>
+public sealed record TuningChoice(string? File = null, (string Namespace, string Name)? ConfigMap = null, (string Text, string Source)? Builtin = null)
+{
+    public (string Namespace, string Name)? PasswordSecret { get; init; }
+
+    /// <summary>The one place a choice becomes a provider, for `render` and `run` alike.</summary>
+    public ITuningProvider CreateProvider()
+    {
+        ITuningProvider provider = this switch
+        {
+            { File: { } file } => new FileTuning(file),
+            { ConfigMap: { } configMap } => new ConfigMapTuning(configMap.Namespace, configMap.Name),
+            { Builtin: { } builtin } => new BuiltinTuning(builtin.Text, builtin.Source),
+            _ => new NoTuning(),
+        };
+        return PasswordSecret is { } secret ? new BgpPasswordTuning(provider, secret.Namespace, secret.Name) : provider;
+    }
+
+    /// <summary>Where it comes from, in words, for `render`'s report; null for the defaults.</summary>
+    public string? Description => this switch
+    {
+        { File: { } file } => file,
+        { ConfigMap: { } configMap } => $"ConfigMap {configMap.Namespace}/{configMap.Name}",
+        { Builtin: { } builtin } => builtin.Source,
+        _ => null,
+    };
+}
 
 /// <summary>Where the tuning comes from on each reconcile: a file (--tuning), the ConfigMap in the snapshot, or none.</summary>
 public interface ITuningProvider
@@ -63,6 +93,12 @@ public sealed class ConfigMapTuning(string @namespace, string name) : LastGoodTu
 
     protected override (string? Text, string Source) Read(ClusterSnapshot snapshot) =>
         (snapshot.FindConfigMap(@namespace, name)?.Data?.GetValueOrDefault(Key), $"ConfigMap {@namespace}/{name} data[{Key}]");
+}
+
+/// <summary>A fixed text: the tuning of the example built into the binary.</summary>
+public sealed class BuiltinTuning(string text, string source) : LastGoodTuning
+{
+    protected override (string? Text, string Source) Read(ClusterSnapshot snapshot) => (text, source);
 }
 
 public sealed class NoTuning : ITuningProvider

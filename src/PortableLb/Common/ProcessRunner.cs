@@ -1,7 +1,7 @@
 using System.ComponentModel;
 using System.Diagnostics;
 
-namespace PortableLb.Validation;
+namespace PortableLb.Common;
 
 public sealed record ProcessResult(int ExitCode, string StandardOutput, string StandardError);
 

@@ -1,4 +1,4 @@
-namespace PortableLb.Diagnostics;
+namespace PortableLb.Common;
 
 /// <summary>A Prometheus histogram of durations in seconds: cumulative buckets, a sum and a count. Thread-safe.</summary>
 public sealed class Histogram

@@ -2,14 +2,9 @@ using Microsoft.Extensions.Logging;
 using PortableLb.Kubernetes;
 using PortableLb.Kubernetes.Models;
 using PortableLb.Model;
+using PortableLb.Reconcile;
 
 namespace PortableLb.Diagnostics;
-
-/// <summary>Where a Service's problems are reported so `kubectl describe service` shows them.</summary>
-public interface IServiceEventSink
-{
-    Task ReportAsync(ServiceName service, string reason, string note, CancellationToken cancellationToken);
-}
 
 /// <summary>
 /// events.k8s.io/v1 Events on the Service. The same note for the same Service is sent once, not on every reconcile,
@@ -51,7 +46,7 @@ public sealed partial class KubernetesServiceEvents(KubernetesClient client, str
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 6001, Level = LogLevel.Warning, Message = "Could not record an Event on Service {Service}: {Error}")]
+        [LoggerMessage(EventId = LogEvents.EventNotRecorded, Level = LogLevel.Warning, Message = "Could not record an Event on Service {Service}: {Error}")]
         public static partial void NotReported(ILogger logger, string service, string error);
     }
 }

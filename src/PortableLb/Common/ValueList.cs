@@ -1,6 +1,6 @@
 using System.Collections;
 
-namespace PortableLb.Model;
+namespace PortableLb.Common;
 
 /// <summary>
 /// An immutable list that compares by its items, so records holding lists compare by value:

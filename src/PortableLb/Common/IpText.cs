@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
 
-namespace PortableLb.Model;
+namespace PortableLb.Common;
 
 /// <summary>
 /// Strict parsing of addresses and prefixes. IPAddress.TryParse alone accepts "10", "10.1" and "0x0a.0.0.1",

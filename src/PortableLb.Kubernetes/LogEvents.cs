@@ -1,0 +1,45 @@
+namespace PortableLb;
+
+/// <summary>
+/// Every log event id PortableLb writes, in one table, so log queries can rely on them (README: Operations). It lives
+/// in the lowest assembly so that the Kubernetes client and the controller draw from the same table. Ids are stable:
+/// add new ones, never renumber. The thousands say where an event comes from.
+/// </summary>
+public static class LogEvents
+{
+    // 1000: the cluster sources.
+    public const int Listed = 1001;
+    public const int WatchExpired = 1002;
+    public const int ListWatchFailed = 1003;
+    public const int WatchIdle = 1004;
+    public const int WatchBadLine = 1005;
+    public const int ManifestsRead = 1101;
+    public const int ManifestKeptLastGood = 1102;
+    public const int ManifestWatchFailed = 1103;
+    public const int ManifestRejected = 1104;
+
+    // 2000: the reconcile loop.
+    public const int SourcesReady = 2001;
+    public const int Applied = 2002;
+    public const int ConfigRejected = 2003;
+    public const int ObjectRejected = 2004;
+    public const int TuningError = 2005;
+    public const int ApplyFailed = 2006;
+    public const int DataPlaneProblem = 2007;
+
+    // 3000: the controller's lifecycle.
+    public const int Withdrawing = 3001;
+    public const int WithdrawnWaiting = 3002;
+    public const int Stopped = 3003;
+    public const int ControllerFaulted = 3004;
+    public const int ReloadsUnconfirmable = 3005;
+
+    // 4000: the supervised keepalived.
+    public const int KeepalivedStarted = 4001;
+    public const int KeepalivedExited = 4002;
+    public const int KeepalivedOutput = 4003;
+    public const int KeepalivedStopped = 4004;
+
+    // 6000: reporting to the cluster.
+    public const int EventNotRecorded = 6001;
+}

@@ -48,9 +48,6 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
 
     public event Action? Changed;
 
-    /// <summary>How often each thing happened; tests and metrics read these.</summary>
-    public InformerCounters Counters { get; } = new();
-
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var backoff = new Backoff(options.InitialBackoff, options.MaxBackoff);
@@ -74,14 +71,12 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
             catch (KubernetesApiException e) when (e.IsGone)
             {
                 Log.Expired(logger, type.Plural, _resourceVersion);
-                Counters.Relists++;
                 mustList = true;
             }
             catch (Exception e) when (e is KubernetesApiException or HttpRequestException or IOException or TimeoutException or JsonException)
             {
                 var retryAfter = (e as KubernetesApiException)?.RetryAfter;
                 var wait = backoff.Next(retryAfter);
-                Counters.Errors++;
                 Log.Failed(logger, type.Plural, wait.TotalMilliseconds, e.Message);
                 // A list that failed halfway, or a stream whose position is unknown, is only trusted again after a list.
                 mustList |= e is JsonException;
@@ -109,8 +104,6 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
         var deleted = before.Keys.Count(k => !fresh.ContainsKey(k));
         _items = fresh.ToImmutable();
         _resourceVersion = resourceVersion;
-        Counters.Lists++;
-        Counters.SyntheticDeletes += deleted;
         Log.Listed(logger, type.Plural, _items.Count, resourceVersion, deleted);
         _ready.TrySetResult();
         Changed?.Invoke();
@@ -121,7 +114,6 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
     {
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         idle.CancelAfter(options.IdleTimeout);
-        Counters.Watches++;
         HttpResponseMessage response;
         try
         {
@@ -129,7 +121,6 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            Counters.IdleReconnects++;
             return false;
         }
         using (response)
@@ -146,13 +137,11 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
                     Log.Idle(logger, type.Plural, options.IdleTimeout.TotalSeconds);
-                    Counters.IdleReconnects++;
                     return false;
                 }
                 if (line is null)
                 {
                     // The server closed the watch (its timeout, or a restart): resume from where we are.
-                    Counters.StreamEnds++;
                     return false;
                 }
                 if (line.Length == 0) continue;
@@ -167,7 +156,6 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
                 catch (JsonException e)
                 {
                     Log.BadLine(logger, type.Plural, e.Message);
-                    Counters.BadLines++;
                     return true;
                 }
                 if (Apply(watchEvent)) return true;
@@ -185,19 +173,16 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
                 var item = watchEvent.Object.Deserialize(type.Item) ?? throw new JsonException("event without object");
                 _items = _items.SetItem(KeyOf(item), item);
                 Advance(item.Metadata?.ResourceVersion);
-                Counters.Events++;
                 Changed?.Invoke();
                 return false;
             case "DELETED":
                 var gone = watchEvent.Object.Deserialize(type.Item) ?? throw new JsonException("event without object");
                 _items = _items.Remove(KeyOf(gone));
                 Advance(gone.Metadata?.ResourceVersion);
-                Counters.Events++;
                 Changed?.Invoke();
                 return false;
             case "BOOKMARK":
                 Advance(watchEvent.Object.TryGetProperty("metadata", out var metadata) && metadata.TryGetProperty("resourceVersion", out var rv) ? rv.GetString() : null);
-                Counters.Bookmarks++;
                 return false;
             case "ERROR":
                 var status = watchEvent.Object.Deserialize(Models.KubernetesJsonContext.Default.Status);
@@ -232,18 +217,4 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
         [LoggerMessage(EventId = LogEvents.WatchBadLine, Level = LogLevel.Warning, Message = "Watch of {Resource} sent a malformed line ({Error}); listing again")]
         public static partial void BadLine(ILogger logger, string resource, string error);
     }
-}
-
-public sealed class InformerCounters
-{
-    public int Lists { get; internal set; }
-    public int Relists { get; internal set; }
-    public int Watches { get; internal set; }
-    public int Events { get; internal set; }
-    public int Bookmarks { get; internal set; }
-    public int StreamEnds { get; internal set; }
-    public int IdleReconnects { get; internal set; }
-    public int BadLines { get; internal set; }
-    public int Errors { get; internal set; }
-    public int SyntheticDeletes { get; internal set; }
 }

@@ -10,9 +10,10 @@ var configuration = Argument("configuration", "Release");
 var benchFilter = Argument("bench-filter", "*");
 // Bench: minutes of the churn soak (1,000 changes a minute); the issue's measurement is 10.
 var soakMinutes = Argument("soak-minutes", "10");
-// Images: the registry/name prefix and tag of the two images.
+// Images: the registry/name prefix and tag of the two images; the tag manifests/base pins by default, so that the
+// pod tests run exactly the images the manifests name.
 var imagePrefix = Argument("image-prefix", "portable-lb");
-var imageTag = Argument("image-tag", "dev");
+var imageTag = Argument("image-tag", "0.1.0");
 
 ///////////////////////////////////////////////////////////////////////////////
 // GLOBAL VARIABLES
@@ -34,7 +35,18 @@ var demoPrerequisites = new (string Needed, string Package)[]
     ("keepalived", "keepalived"),   // `keepalived -t` validates ipvs.conf
     ("exabgp", "exabgp"),           // `exabgp --test` validates exabgp.conf
 };
-var testPrerequisites = demoPrerequisites.Concat(new (string Needed, string Package)[]
+// What ./build.sh --target=Images needs to build with podman (as root) where no Docker engine runs, and to make the
+// base images locally where no registry answers.
+var imagePrerequisites = new (string Needed, string Package)[]
+{
+    ("podman", "podman"),
+    ("runc", "runc"),
+    ("/usr/lib/podman/netavark", "netavark"),
+    ("/usr/lib/podman/aardvark-dns", "aardvark-dns"),
+    ("debootstrap", "debootstrap"),
+};
+
+var testPrerequisites = demoPrerequisites.Concat(imagePrerequisites).Concat(new (string Needed, string Package)[]
 {
     ("gobgpd", "gobgpd"),
     ("gobgp", "gobgpd"),
@@ -153,11 +165,12 @@ Task("Build")
     .IsDependentOn("__VerifyFormat");
 
 Task("Test")
-    .Description("Install the daemons the tests use (when root), build, and run every test.")
+    .Description("Install the daemons the tests use (when root), build the code and the images, and run every test.")
     .IsDependentOn("__InstallTestPrerequisites")
     .IsDependentOn("__CheckKubectl")
     .IsDependentOn("__InstallSchemaCheck")
     .IsDependentOn("Build")
+    .IsDependentOn("Images")
     .IsDependentOn("__RunTests");
 
 Task("Demo")
@@ -219,17 +232,19 @@ Task("Publish")
     Run(MakeAbsolute(publishDir.Path.CombineWithFilePath("portable-lb")).FullPath, $"render --out {artifacts}/publish-render");
 });
 
+Task("__InstallImagePrerequisites")
+    .Does(() => InstallDebianPackages(imagePrerequisites));
+
 Task("Images")
-    .Description("docker build images/ipvs and images/exabgp when a Docker engine is present; otherwise say so and do nothing.")
+    .Description("Build portable-lb/ipvs and portable-lb/exabgp with podman (as root it installs podman and makes missing base images locally).")
+    .IsDependentOn("__InstallImagePrerequisites")
     .Does(() =>
 {
-    if (!Present("docker") || StartProcess("docker", new ProcessSettings { Arguments = "info", RedirectStandardOutput = true, RedirectStandardError = true }) != 0)
-    {
-        Information("No Docker engine here: images not built. The Dockerfiles are checked by DockerfileTests instead.");
-        return;
-    }
-    Run("docker", $"build -f images/ipvs/Dockerfile -t {imagePrefix}/ipvs:{imageTag} .");
-    Run("docker", $"build -t {imagePrefix}/exabgp:{imageTag} images/exabgp");
+    var dockerfiles = new[] { "images/ipvs/Dockerfile", "images/exabgp/Dockerfile" };
+    Run("bash", "images/base-images.sh " + string.Join(" ", dockerfiles), Podman());
+    // --pull=never: the bases are local (pulled or made above); asking a registry again would only fail here.
+    Run("podman", $"build --pull=never -f images/ipvs/Dockerfile -t {imagePrefix}/ipvs:{imageTag} .", Podman());
+    Run("podman", $"build --pull=never -f images/exabgp/Dockerfile -t {imagePrefix}/exabgp:{imageTag} images/exabgp", Podman());
 });
 
 Task("Default").IsDependentOn("Build");
@@ -286,6 +301,9 @@ bool IsRoot()
     StartProcess("id", new ProcessSettings { Arguments = "-u", RedirectStandardOutput = true }, out var lines);
     return lines.FirstOrDefault()?.Trim() == "0";
 }
+
+// podman with the project's own settings (images/containers.conf), leaving /etc/containers alone.
+IDictionary<string, string> Podman() => new Dictionary<string, string> { ["CONTAINERS_CONF"] = MakeAbsolute(File("images/containers.conf")).FullPath };
 
 void Run(string program, string arguments, IDictionary<string, string> environment = null)
 {

@@ -46,12 +46,12 @@ public static class RunBench
                     ManifestReader.ReadText(SyntheticCluster.Manifests(size), "bench").Snapshot,
                     ManifestReader.ReadText(SyntheticCluster.Manifests(size, generation: 1), "bench").Snapshot,
                 };
-                await reconciler.ReconcileAsync(snapshots[1], tuning, node, null, CancellationToken.None);
+                await reconciler.ReconcileAsync(snapshots[1], tuning, node, null, ServingFacts.Ungated, CancellationToken.None);
                 var times = new List<double>();
                 for (var i = 0; i < events; i++)
                 {
                     var clock = Stopwatch.StartNew();
-                    var outcome = await reconciler.ReconcileAsync(snapshots[i % 2], tuning, node, null, CancellationToken.None);
+                    var outcome = await reconciler.ReconcileAsync(snapshots[i % 2], tuning, node, null, ServingFacts.Ungated, CancellationToken.None);
                     times.Add(clock.Elapsed.TotalMilliseconds);
                     if (outcome.Result != ReconcileResult.Applied) throw new InvalidOperationException($"event {i}: {outcome.Result} {string.Join("; ", outcome.Failures)}");
                 }

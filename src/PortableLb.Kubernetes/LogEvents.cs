@@ -26,6 +26,7 @@ public static class LogEvents
     public const int TuningError = 2005;
     public const int ApplyFailed = 2006;
     public const int DataPlaneProblem = 2007;
+    public const int ReloadPending = 2008;
 
     // 3000: the controller's lifecycle.
     public const int Withdrawing = 3001;

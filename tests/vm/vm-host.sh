@@ -7,6 +7,9 @@
 #   vm-host.sh CACHE_DIR RESULTS_DIR GUEST_SCRIPT [GUEST_ARGS...]
 #
 # CACHE_DIR keeps the downloaded kernel and busybox between runs. Exit code: the guest script's.
+# Environment: VM_MEMORY (MiB, default 2048), VM_TIMEOUT (s, default 600), VM_AGENT (a unix socket path: adds a
+# virtio-serial port named plb.agent there, for tests/vm/vm-agent.sh), VM_NET=user (adds a user-mode NIC: the guest
+# reaches this machine's loopback as 10.0.2.2 and nothing else it does not route itself).
 set -euo pipefail
 
 cache="$(realpath -m "$1")"; results="$(realpath -m "$2")"; guest="$(realpath "$3")"; shift 3
@@ -68,8 +71,14 @@ step "accelerator: KVM only where a real kvm_intel/kvm_amd works, else QEMU's so
 accel=(-accel tcg,thread=multi -cpu max)
 if [ -w /dev/kvm ] && grep -qE '\b(vmx|svm)\b' /proc/cpuinfo; then accel=(-accel kvm -cpu host); fi
 
+devices=()
+if [ -n "${VM_AGENT:-}" ]; then
+  devices+=(-device virtio-serial-pci -chardev "socket,id=agent,path=$VM_AGENT,server=on,wait=off" -device virtserialport,chardev=agent,name=plb.agent)
+fi
+if [ "${VM_NET:-}" = user ]; then devices+=(-netdev user,id=net0 -device virtio-net-pci,netdev=net0); fi
+
 step "boot: $version, ${accel[1]}, guest ${guest##*/} $guest_args"
-timeout "${VM_TIMEOUT:-600}" qemu-system-x86_64 "${accel[@]}" -m "${VM_MEMORY:-2048}" -smp 2 \
+timeout "${VM_TIMEOUT:-600}" qemu-system-x86_64 "${accel[@]}" -m "${VM_MEMORY:-2048}" -smp 2 "${devices[@]}" \
   -nodefaults -display none -serial stdio -no-reboot \
   -kernel "$cache/root/boot/vmlinuz-$version" -initrd "$initrd" \
   -append "console=ttyS0 quiet panic=-1 plb.guest=$guest plb.results=$results plb.args=${guest_args// /,} plb.modules=$modules" \

@@ -42,6 +42,12 @@ public sealed class PidFileReloader(IReadOnlyDictionary<Daemon, string> pidFiles
     }
 }
 
+/// <summary>Each daemon reloaded its own way (how long to wait for it, how often to re-signal).</summary>
+public sealed class ReloaderByDaemon(IReadOnlyDictionary<Daemon, IDaemonReloader> reloaders) : IDaemonReloader
+{
+    public Task<ReloadResult> ReloadAsync(Daemon daemon, CancellationToken cancellationToken) => reloaders[daemon].ReloadAsync(daemon, cancellationToken);
+}
+
 /// <summary>How far a daemon got with the config we just signalled it to load.</summary>
 public enum ReloadProgress
 {

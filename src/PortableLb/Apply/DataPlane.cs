@@ -14,8 +14,8 @@ public sealed record DataPlaneResult(IReadOnlyList<string> Warnings);
 /// What the LB pod's own network namespace needs besides IPVS, reconciled like the config files:
 /// each Service address is accepted as local (thesis 5.3: "a routing rule to accept the packets toward those IPs
 /// as local"), prefix addresses get the packet marks their fwmark virtual servers match, and the IPVS sysctls that
-/// make removal and draining safe are set. Without NET_ADMIN, or on a kernel without IPVS, each step that cannot be
-/// done becomes a warning, never a crash.
+/// make removal and draining safe are checked. Without NET_ADMIN, or on a kernel without IPVS, each step that cannot
+/// be done becomes a warning, never a crash.
 /// </summary>
 public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys")
 {
@@ -27,6 +27,8 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
     /// expire_nodest_conn drops connections to a removed real server at once instead of black-holing them;
     /// expire_quiescent_template drops persistence entries to a weight-0 (draining) server so sticky clients move on;
     /// conntrack keeps netfilter's connection tracking for IPVS NAT traffic, which the pod's SNAT/masquerade needs.
+    /// A container's /proc/sys is read-only, so the pod sets them (securityContext.sysctls, which the kubelet must
+    /// allow as unsafe sysctls) and the controller only checks them: a missing one is reported, never written.
     /// </summary>
     public static readonly IReadOnlyList<(string Key, string Value)> Sysctls =
     [
@@ -65,12 +67,7 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
             else warnings.Add($"nft: the packet-mark rules were not installed: {result.StandardError.Trim()}");
         }
 
-        if (state.VirtualServers.Count > 0)
-        {
-            // The sysctls exist only once ip_vs is loaded, and keepalived loads it only after our first apply.
-            if (!Directory.Exists(Path.Combine(procSys, "net/ipv4/vs"))) await RunAsync("modprobe", ["ip_vs"], null, cancellationToken).ConfigureAwait(false);
-            SetSysctls(warnings);
-        }
+        if (state.VirtualServers.Count > 0) CheckSysctls(warnings);
         return new DataPlaneResult(warnings);
     }
 
@@ -105,19 +102,20 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
         return false;
     }
 
-    private void SetSysctls(List<string> warnings)
+    private void CheckSysctls(List<string> warnings)
     {
         foreach (var (key, value) in Sysctls)
         {
+            var name = key.Replace('/', '.');
             var path = Path.Combine(procSys, key);
             try
             {
-                if (File.Exists(path) && File.ReadAllText(path).Trim() == value) continue;
-                File.WriteAllText(path, value);
+                var actual = File.ReadAllText(path).Trim();
+                if (actual != value) warnings.Add($"sysctl {name} is {actual}, not {value}: set it in the pod's securityContext.sysctls (the kubelet must allow net.ipv4.vs.*)");
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                warnings.Add($"sysctl {key.Replace('/', '.')}={value}: {(File.Exists(path) ? e.Message : "no such setting (is ip_vs loaded?)")}");
+                warnings.Add($"sysctl {name} cannot be read ({e.Message}): is ip_vs loaded on the node?");
             }
         }
     }

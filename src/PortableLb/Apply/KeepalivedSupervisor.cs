@@ -31,8 +31,17 @@ public sealed partial class KeepalivedSupervisor(KeepalivedSupervisorOptions opt
     public int Starts { get; private set; }
     public int? Pid { get; private set; }
 
-    public static IReadOnlyList<string> Arguments(KeepalivedSupervisorOptions options) =>
-        ["-n", "-C", "-l", "-D", "-f", options.ConfigPath, "-p", options.PidFile];
+    /// <summary>
+    /// keepalived's command line. Every pid file it may write goes beside the main one, on the shared volume: its
+    /// defaults are in /run, which a read-only root filesystem refuses (keepalived then says "daemon is already
+    /// running" and exits 0), and it opens them O_NOFOLLOW, so a symlink cannot redirect them.
+    /// </summary>
+    public static IReadOnlyList<string> Arguments(KeepalivedSupervisorOptions options)
+    {
+        var folder = Path.GetDirectoryName(Path.GetFullPath(options.PidFile))!;
+        return ["-n", "-C", "-l", "-D", "-f", options.ConfigPath, "-p", options.PidFile,
+            "-c", Path.Combine(folder, "keepalived-checkers.pid"), "-r", Path.Combine(folder, "keepalived-vrrp.pid"), "-b", Path.Combine(folder, "keepalived-bfd.pid")];
+    }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => RunAsync(stoppingToken);
 

@@ -62,7 +62,7 @@ public sealed class RenderJob(TextWriter output, TextWriter errorOutput, IProces
                 validate ? new KeepalivedValidator(runner) : new SkippedValidation("keepalived"),
                 validate ? new ExabgpValidator(runner) : new SkippedValidation("exabgp"),
                 NoDaemons.Instance, new ConfigFiles(outputDirectory));
-            outcome = await reconciler.ReconcileAsync(manifests.Snapshot, tuning, request.Node, request.Services, cancellationToken).ConfigureAwait(false);
+            outcome = await reconciler.ReconcileAsync(manifests.Snapshot, tuning, request.Node, request.Services, ServingFacts.Ungated, cancellationToken).ConfigureAwait(false);
         }
         catch (TemplateException e)
         {

@@ -69,15 +69,25 @@ public static partial class RunHost
             if (templates.IpvsNamesReloadFile) witnesses[Daemon.Keepalived] = new KeepalivedReloadFileWitness(files.KeepalivedReload);
             else Log.ReloadsUnconfirmable(provider.GetRequiredService<ILogger<Reconciler>>());
             if (options.ExabgpLog is { } log) witnesses[Daemon.Exabgp] = new ExabgpLogWitness(log);
-            var reloader = new CountingReloader(new ConfirmingReloader(signaller, witnesses, provider.GetRequiredService<TimeProvider>()), provider.GetRequiredService<ReconcileStatus>());
+            var time = provider.GetRequiredService<TimeProvider>();
+            // keepalived confirms through its reload_file within milliseconds; exabgp may ignore SIGUSR1 for as long
+            // as a peer is unreachable, so it gets one short wait per pass and the loop's backoff between passes.
+            var reloader = new CountingReloader(new ReloaderByDaemon(new Dictionary<Daemon, IDaemonReloader>
+            {
+                [Daemon.Keepalived] = new ConfirmingReloader(signaller, witnesses, time),
+                [Daemon.Exabgp] = new ConfirmingReloader(signaller, witnesses, time, wait: TimeSpan.FromSeconds(1), attempts: 1),
+            }), provider.GetRequiredService<ReconcileStatus>());
             var runner = provider.GetRequiredService<IProcessRunner>();
             return new Reconciler(templates, new KeepalivedValidator(runner), new RouteOnlyChangeValidator(new ExabgpValidator(runner)), reloader, files,
                 options.ManageDataPlane ? new DataPlane(runner) : null);
         });
+        // What this pod serves wakes the loop like a cluster change does: it shares the source's change signal.
+        services.AddSingleton(provider => new ServingMonitor(options.KeepalivedPidFile, provider.GetRequiredService<IClusterSource>().Changes, provider.GetRequiredService<TimeProvider>()));
+        services.AddHostedService(provider => provider.GetRequiredService<ServingMonitor>());
         services.AddSingleton(provider => new ReconcileLoop(
             provider.GetRequiredService<IClusterSource>(), CommonOptions.Tuning(common, watchedNamespace).CreateProvider(), provider.GetRequiredService<Reconciler>(),
             common.Node, common.Services, ReconcileLoopOptions.Default with { Debounce = options.Debounce }, provider.GetRequiredService<ReconcileStatus>(),
-            provider.GetRequiredService<ILogger<ReconcileLoop>>(), events: provider.GetService<IServiceEventSink>()));
+            provider.GetRequiredService<ILogger<ReconcileLoop>>(), events: provider.GetService<IServiceEventSink>(), serving: provider.GetRequiredService<ServingMonitor>()));
         if (options.Keepalived == KeepalivedLayout.Supervise)
         {
             // Registered before the controller: hosted services stop in reverse order, so keepalived goes last,
@@ -90,7 +100,7 @@ public static partial class RunHost
             provider.GetRequiredService<Reconciler>(), options.WithdrawGrace, provider.GetRequiredService<ILogger<ControllerService>>(), provider.GetRequiredService<TimeProvider>()));
         services.AddHostedService(provider => provider.GetRequiredService<ControllerService>());
         services.AddSingleton(provider => new Readiness(provider.GetRequiredService<IClusterSource>(), provider.GetRequiredService<ReconcileStatus>(),
-            options.KeepalivedPidFile, options.ExabgpPidFile));
+            provider.GetRequiredService<ServingMonitor>(), options.KeepalivedPidFile, options.ExabgpPidFile));
 
         var app = builder.Build();
         app.MapHealthEndpoints();

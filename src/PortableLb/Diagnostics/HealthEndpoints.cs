@@ -7,8 +7,12 @@ using PortableLb.Sources;
 
 namespace PortableLb.Diagnostics;
 
-/// <summary>What /readyz checks: the sources have been read, the last apply succeeded, and the daemons run.</summary>
-public sealed class Readiness(IClusterSource source, ReconcileStatus status, string keepalivedPidFile, string exabgpPidFile)
+/// <summary>
+/// What /readyz checks: the sources have been read, the last apply succeeded, the kernel has IPVS, keepalived runs,
+/// and the daemons have loaded what is on disk. Degradations that do not stop serving (an IPVS sysctl not set) are
+/// warnings: reported, but ready.
+/// </summary>
+public sealed class Readiness(IClusterSource source, ReconcileStatus status, ServingMonitor serving, string keepalivedPidFile, string exabgpPidFile)
 {
     /// <summary>Why this LB pod should not get traffic now; empty when it is ready.</summary>
     public IReadOnlyList<string> Problems()
@@ -17,11 +21,16 @@ public sealed class Readiness(IClusterSource source, ReconcileStatus status, str
         if (!source.Ready.IsCompletedSuccessfully) problems.Add("the cluster sources have not completed their first read");
         if (status.LastAttempt is null) problems.Add("no reconcile has run yet");
         if (status.LastFailure is { } failure) problems.Add($"the last apply failed: {failure}");
+        if (!serving.IpvsAvailable) problems.Add("this kernel has no IPVS (no /proc/net/ip_vs): load the ip_vs module on the node");
         if (PidFile.Find(keepalivedPidFile, Daemon.Keepalived) is null) problems.Add($"keepalived is not running (no live pid in {keepalivedPidFile})");
         var bgpOn = status.LastOutcome?.Build.State.Bgp is not null;
         if (bgpOn && PidFile.Find(exabgpPidFile, Daemon.Exabgp) is null) problems.Add($"exabgp is not running (no live pid in {exabgpPidFile})");
+        foreach (var daemon in status.PendingReloads) problems.Add($"{daemon.ToString().ToLowerInvariant()} has not confirmed loading its config on disk (signalled again with backoff)");
         return problems;
     }
+
+    /// <summary>What is degraded but still serves.</summary>
+    public IReadOnlyList<string> Warnings() => status.DataPlaneProblems;
 }
 
 /// <summary>The kubelet's probes and Prometheus' scrape: /healthz, /readyz and /metrics.</summary>
@@ -33,11 +42,15 @@ public static class HealthEndpoints
             ? Results.Text($"controller stopped: {fault.Message}\n", statusCode: StatusCodes.Status500InternalServerError)
             : Results.Text("ok\n"));
 
-        app.MapGet("/readyz", (Readiness readiness) => readiness.Problems() is { Count: > 0 } problems
-            ? Results.Text(string.Join("\n", problems) + "\n", statusCode: StatusCodes.Status503ServiceUnavailable)
-            : Results.Text("ready\n"));
+        app.MapGet("/readyz", (Readiness readiness) =>
+        {
+            var warnings = string.Concat(readiness.Warnings().Select(w => $"warning: {w}\n"));
+            return readiness.Problems() is { Count: > 0 } problems
+                ? Results.Text(string.Join("\n", problems) + "\n" + warnings, statusCode: StatusCodes.Status503ServiceUnavailable)
+                : Results.Text("ready\n" + warnings);
+        });
 
-        app.MapGet("/metrics", (IClusterSource source, ReconcileStatus status) =>
-            Results.Text(MetricsWriter.Write(status, source.Ready.IsCompletedSuccessfully), MetricsWriter.ContentType));
+        app.MapGet("/metrics", (IClusterSource source, ReconcileStatus status, ServingMonitor serving) =>
+            Results.Text(MetricsWriter.Write(status, source.Ready.IsCompletedSuccessfully, serving.Current), MetricsWriter.ContentType));
     }
 }

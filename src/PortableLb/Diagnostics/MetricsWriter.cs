@@ -14,7 +14,10 @@ public static class MetricsWriter
 {
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-    public static string Write(ReconcileStatus status, bool sourcesReady)
+    /// <param name="status">What the reconcile loop last did.</param>
+    /// <param name="sourcesReady">Whether every cluster source has completed its first read.</param>
+    /// <param name="serving">What this pod serves, when daemons are watched.</param>
+    public static string Write(ReconcileStatus status, bool sourcesReady, ServingFacts? serving = null)
     {
         var text = new StringBuilder();
         Family(text, "portable_lb_sources_ready", "gauge", "1 once every cluster source has completed its first read.");
@@ -46,7 +49,22 @@ public static class MetricsWriter
         Family(text, "portable_lb_data_plane_complete", "gauge", "0 while a local route, packet mark or IPVS sysctl could not be set.");
         Sample(text, "portable_lb_data_plane_complete", [], status.DataPlaneComplete ? 1 : 0);
 
+        Family(text, "portable_lb_reload_pending", "gauge", "1 while a daemon has not confirmed loading its config on disk (it is signalled again with backoff).");
+        foreach (var daemon in Enum.GetValues<PortableLb.Apply.Daemon>())
+        {
+            Sample(text, "portable_lb_reload_pending", [("daemon", daemon.ToString().ToLowerInvariant())], status.PendingReloads.Contains(daemon) ? 1 : 0);
+        }
+
+        if (serving is not null)
+        {
+            Family(text, "portable_lb_ipvs_available", "gauge", "1 when this kernel has IPVS (/proc/net/ip_vs exists); without it nothing can be served.");
+            Sample(text, "portable_lb_ipvs_available", [], serving.Ipvs is null ? 0 : 1);
+            Family(text, "portable_lb_keepalived_running", "gauge", "1 while keepalived's pid file names a live keepalived.");
+            Sample(text, "portable_lb_keepalived_running", [], serving.KeepalivedRunning ? 1 : 0);
+        }
+
         var state = status.LastOutcome?.Build.State ?? DesiredState.Empty;
+        var served = status.LastOutcome?.Served ?? DesiredState.Empty;
         Family(text, "portable_lb_virtual_servers", "gauge", "Virtual servers in the desired state.");
         Sample(text, "portable_lb_virtual_servers", [], state.VirtualServers.Count);
         Family(text, "portable_lb_real_servers", "gauge", "Real servers in the desired state, by why they have their weight.");
@@ -54,8 +72,10 @@ public static class MetricsWriter
         {
             Sample(text, "portable_lb_real_servers", [("state", kind.ToString().ToLowerInvariant())], state.VirtualServers.Sum(v => v.RealServers.Count(r => r.State == kind)));
         }
-        Family(text, "portable_lb_announcements", "gauge", "Routes announced over BGP.");
-        Sample(text, "portable_lb_announcements", [], state.Announcements.Count);
+        Family(text, "portable_lb_announcements", "gauge", "Routes announced over BGP: those of the desired state that this pod serves.");
+        Sample(text, "portable_lb_announcements", [], served.Announcements.Count);
+        Family(text, "portable_lb_announcements_desired", "gauge", "Routes the cluster asks this pod to announce, served or not.");
+        Sample(text, "portable_lb_announcements_desired", [], state.Announcements.Count);
         Family(text, "portable_lb_rejected_objects", "gauge", "Objects (or parts of them) rejected by the last reconcile.");
         Sample(text, "portable_lb_rejected_objects", [], status.LastOutcome?.Build.Errors.Count ?? 0);
         return text.ToString();

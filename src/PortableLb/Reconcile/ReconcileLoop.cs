@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using PortableLb.Apply;
 using PortableLb.Model;
 using PortableLb.Sources;
 using PortableLb.Tuning;
@@ -12,14 +13,14 @@ public sealed record ReconcileLoopOptions(TimeSpan Debounce, TimeSpan InitialRet
 
 /// <summary>
 /// Level-based and coalescing: wait until the source is Ready, then reconcile from a fresh snapshot whenever the
-/// source says something changed, after a short debounce so a burst becomes one reconcile. One worker, so at most
-/// one apply (and one reload per daemon) is ever in flight. A failed apply is retried with backoff even if nothing
-/// changes; a rejected config waits for new input.
+/// source (or what this pod serves) says something changed, after a short debounce so a burst becomes one reconcile.
+/// One worker, so at most one apply (and one reload per daemon) is ever in flight. A failed apply, or a reload a
+/// daemon has not confirmed, is retried with backoff even if nothing changes; a rejected config waits for new input.
 /// </summary>
 public sealed partial class ReconcileLoop(
     IClusterSource source, ITuningProvider tuning, Reconciler reconciler, NodeAddresses node, IReadOnlyCollection<ServiceName>? only,
     ReconcileLoopOptions options, ReconcileStatus status, ILogger<ReconcileLoop> logger, TimeProvider? time = null,
-    IServiceEventSink? events = null)
+    IServiceEventSink? events = null, ServingMonitor? serving = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
@@ -31,8 +32,8 @@ public sealed partial class ReconcileLoop(
         var pendingRetry = false;
         while (!cancellationToken.IsCancellationRequested)
         {
-            var failed = await ReconcileOnceAsync(cancellationToken).ConfigureAwait(false);
-            if (failed) pendingRetry = true;
+            var unsettled = await ReconcileOnceAsync(cancellationToken).ConfigureAwait(false);
+            if (unsettled) pendingRetry = true;
             else
             {
                 retry.Reset();
@@ -68,7 +69,7 @@ public sealed partial class ReconcileLoop(
         cancellationToken.ThrowIfCancellationRequested();
     }
 
-    /// <returns>True when the apply failed in a way worth retrying without new input.</returns>
+    /// <returns>True when the pass left something to retry without new input: a failed apply, an unconfirmed reload.</returns>
     private async Task<bool> ReconcileOnceAsync(CancellationToken cancellationToken)
     {
         var started = _time.GetTimestamp();
@@ -78,8 +79,9 @@ public sealed partial class ReconcileLoop(
         foreach (var error in tuningErrors) Log.TuningError(logger, error.ToString());
         try
         {
-            var outcome = await reconciler.ReconcileAsync(snapshot, settings, node, only, cancellationToken).ConfigureAwait(false);
+            var outcome = await reconciler.ReconcileAsync(snapshot, settings, node, only, serving?.Current ?? ServingFacts.Ungated, cancellationToken).ConfigureAwait(false);
             status.Record(outcome, _time.GetElapsedTime(started), _time.GetUtcNow());
+            if (outcome.Writes.GetValueOrDefault(ConfigFiles.Ipvs) == WriteOutcome.Written) serving?.Expedite();
             switch (outcome.Result)
             {
                 case ReconcileResult.Applied:
@@ -94,7 +96,8 @@ public sealed partial class ReconcileLoop(
             foreach (var error in outcome.Build.Errors) Log.ObjectRejected(logger, error.ToString());
             await ReportAsync(outcome, cancellationToken).ConfigureAwait(false);
             foreach (var warning in outcome.DataPlane?.Warnings ?? []) Log.DataPlane(logger, warning);
-            return false;
+            foreach (var daemon in outcome.PendingReloads) Log.ReloadPending(logger, daemon.ToString());
+            return outcome.PendingReloads.Count > 0;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or Common.MissingProgramException or TimeoutException or InvalidOperationException)
         {
@@ -138,6 +141,9 @@ public sealed partial class ReconcileLoop(
 
         [LoggerMessage(EventId = LogEvents.ApplyFailed, Level = LogLevel.Error, Message = "Apply failed; retrying with backoff: {Error}")]
         public static partial void ApplyFailed(ILogger logger, string error);
+
+        [LoggerMessage(EventId = LogEvents.ReloadPending, Level = LogLevel.Warning, Message = "{Daemon} has not confirmed loading its new config; signalling it again with backoff")]
+        public static partial void ReloadPending(ILogger logger, string daemon);
 
         [LoggerMessage(EventId = LogEvents.DataPlaneProblem, Level = LogLevel.Warning, Message = "Data plane: {Warning}")]
         public static partial void DataPlane(ILogger logger, string warning);

@@ -41,6 +41,9 @@ public sealed class ReconcileStatus
 
     public bool DataPlaneComplete => DataPlaneProblems.Count == 0;
 
+    /// <summary>Daemons whose config on disk they have not confirmed loading (exabgp ignores SIGUSR1 while a peer is down).</summary>
+    public IReadOnlyList<Daemon> PendingReloads { get; private set; } = [];
+
     /// <summary>True while the live files differ from what the cluster asks for (a rejection or a failed apply).</summary>
     public bool ConfigStale => LastFailure is not null;
 
@@ -50,6 +53,7 @@ public sealed class ReconcileStatus
         {
             (LastOutcome, LastAttempt) = (outcome, now);
             if (outcome.DataPlane is { } dataPlane) DataPlaneProblems = dataPlane.Warnings;
+            if (outcome.Result is ReconcileResult.Applied or ReconcileResult.Unchanged) PendingReloads = outcome.PendingReloads;
             Counts[outcome.Result] = Counts.GetValueOrDefault(outcome.Result) + 1;
             ReconcileSeconds.Observe(duration);
             if (outcome.Result is ReconcileResult.Applied or ReconcileResult.Rejected)

@@ -30,6 +30,12 @@ public sealed record ReconcileOutcome(
     IReadOnlyList<(Daemon Daemon, ReloadResult Result)> Reloads,
     IReadOnlyList<string> Failures)
 {
+    /// <summary>The state as written: the build's, with only the announcements this pod serves (<see cref="ServingGate"/>).</summary>
+    public DesiredState? Served { get; init; }
+
+    /// <summary>Daemons whose new config is on disk but which have not confirmed loading it; retried with backoff.</summary>
+    public IReadOnlyList<Daemon> PendingReloads { get; init; } = [];
+
     /// <summary>What the data plane looked like after this apply; null when the data plane was not touched.</summary>
     public DataPlaneResult? DataPlane { get; init; }
 
@@ -72,7 +78,8 @@ public sealed class Reconciler
 
     public ConfigFiles Files { get; }
 
-    public async Task<ReconcileOutcome> ReconcileAsync(ClusterSnapshot snapshot, TuningSettings tuning, NodeAddresses node, IReadOnlyCollection<ServiceName>? only, CancellationToken cancellationToken)
+    /// <summary>One pass from a whole snapshot; `facts` says what this pod serves now, and announcements it does not serve are left out (<see cref="ServingGate"/>).</summary>
+    public async Task<ReconcileOutcome> ReconcileAsync(ClusterSnapshot snapshot, TuningSettings tuning, NodeAddresses node, IReadOnlyCollection<ServiceName>? only, ServingFacts facts, CancellationToken cancellationToken)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var build = DesiredStateBuilder.Build(snapshot, tuning, node, only);
@@ -80,9 +87,10 @@ public sealed class Reconciler
         {
             return new ReconcileOutcome(ReconcileResult.ConfigError, build, Empty, [], build.ConfigErrors.Select(e => e.ToString()).ToList());
         }
-        if (build.State.Equals(_applied) && _reloadDue.Count == 0) return new ReconcileOutcome(ReconcileResult.Unchanged, build, Empty, [], []);
-        if (build.State.Equals(_rejected)) return new ReconcileOutcome(ReconcileResult.Rejected, build, Empty, [], _rejectedFailures);
-        return await ApplyAsync(build, started, cancellationToken).ConfigureAwait(false);
+        var served = build.State with { Announcements = ServingGate.Announceable(build.State, facts) };
+        if (served.Equals(_applied) && _reloadDue.Count == 0) return new ReconcileOutcome(ReconcileResult.Unchanged, build, Empty, [], []) { Served = served };
+        if (served.Equals(_rejected)) return new ReconcileOutcome(ReconcileResult.Rejected, build, Empty, [], _rejectedFailures) { Served = served };
+        return await ApplyAsync(build, served, started, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -94,15 +102,14 @@ public sealed class Reconciler
     public async Task<bool> WithdrawAsync(CancellationToken cancellationToken)
     {
         if (_applied?.Bgp is null) return false;
-        var withdrawn = new BuildResult(_applied with { Announcements = ValueList<Announcement>.Empty }, [], [], [], []);
-        var outcome = await ApplyAsync(withdrawn, System.Diagnostics.Stopwatch.GetTimestamp(), cancellationToken).ConfigureAwait(false);
+        var withdrawn = _applied with { Announcements = ValueList<Announcement>.Empty };
+        var outcome = await ApplyAsync(new BuildResult(withdrawn, [], [], [], []), withdrawn, System.Diagnostics.Stopwatch.GetTimestamp(), cancellationToken).ConfigureAwait(false);
         if (outcome.Result != ReconcileResult.Applied) throw new InvalidOperationException($"the withdrawal was not applied: {string.Join("; ", outcome.Failures)}");
         return true;
     }
 
-    private async Task<ReconcileOutcome> ApplyAsync(BuildResult build, long started, CancellationToken cancellationToken)
+    private async Task<ReconcileOutcome> ApplyAsync(BuildResult build, DesiredState state, long started, CancellationToken cancellationToken)
     {
-        var state = build.State;
         var bgpOn = state.Bgp is not null;
         var rendered = _renderer.Render(state);
         var renderedAt = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -116,6 +123,7 @@ public sealed class Reconciler
             (_rejected, _rejectedFailures) = (state, failures);
             return new ReconcileOutcome(ReconcileResult.Rejected, build, Empty, [], failures)
             {
+                Served = state,
                 RenderDuration = System.Diagnostics.Stopwatch.GetElapsedTime(started, renderedAt),
                 ApplyDuration = System.Diagnostics.Stopwatch.GetElapsedTime(renderedAt),
             };
@@ -135,20 +143,21 @@ public sealed class Reconciler
         (_applied, _rejected) = (state, null);
         if (bgpOn) _validators[ConfigFiles.Exabgp].Anticipate(_renderer.RenderExabgp(state with { Announcements = ValueList<Announcement>.Empty }));
 
+        // keepalived first: a new virtual server must be programmed before anything could announce it.
         var reloads = new List<(Daemon, ReloadResult)>();
         foreach (var daemon in _reloadDue.Order().ToList())
         {
             var result = await _reloader.ReloadAsync(daemon, cancellationToken).ConfigureAwait(false);
             reloads.Add((daemon, result));
-            // An unconfirmed reload stays due: the files are right, the daemon has yet to take them.
+            // An unconfirmed reload stays due (the files are right; the daemon has yet to take them) and the loop
+            // retries it with backoff. It never holds up the next change: exabgp ignores SIGUSR1 for as long as a
+            // peer is unreachable.
             if (result != ReloadResult.Unconfirmed) _reloadDue.Remove(daemon);
-        }
-        if (_reloadDue.Count > 0)
-        {
-            throw new InvalidOperationException($"{string.Join(", ", _reloadDue)} did not confirm loading the new config; retrying");
         }
         return new ReconcileOutcome(ReconcileResult.Applied, build, writes, reloads, [])
         {
+            Served = state,
+            PendingReloads = _reloadDue.Order().ToList(),
             DataPlane = dataPlane,
             RenderDuration = System.Diagnostics.Stopwatch.GetElapsedTime(started, renderedAt),
             ApplyDuration = System.Diagnostics.Stopwatch.GetElapsedTime(renderedAt),

@@ -140,8 +140,9 @@ public sealed class RunCommandTests
     [Test]
     public async Task SIGTERM_withdraws_every_route_waits_the_grace_period_then_exits_0()
     {
+        StandIn("keepalived");
         StandIn("exabgp");
-        await Eventually.True(() => File.Exists(Path.Combine(_run, "exabgp.pid")), "the stand-in to start");
+        await Eventually.True(() => File.Exists(Path.Combine(_run, "keepalived.pid")) && File.Exists(Path.Combine(_run, "exabgp.pid")), "the stand-ins to start");
         var controller = StartController();
         await Eventually.True(() => Exabgp.Contains("route 127.0.0.77/32"), "the announcement");
         var reloadsBefore = Signals("exabgp").Length;

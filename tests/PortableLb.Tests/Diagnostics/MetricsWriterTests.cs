@@ -46,7 +46,7 @@ public sealed partial class MetricsWriterTests
         var status = new ReconcileStatus();
         var build = DesiredStateBuilder.Build(FromYaml(Service("web") + Slice("web", "[{addresses: [10.244.1.1]}, {addresses: [10.244.1.2], conditions: {ready: false, serving: true, terminating: true}}]")
             + Service("bad", address: "nope")), WithPeer, Node);
-        status.Record(new ReconcileOutcome(ReconcileResult.Applied, build, new Dictionary<ConfigFile, WriteOutcome>(), [], []), TimeSpan.FromMilliseconds(12), DateTimeOffset.FromUnixTimeSeconds(1_800_000_000));
+        status.Record(new ReconcileOutcome(ReconcileResult.Applied, build, new Dictionary<ConfigFile, WriteOutcome>(), [], []) { Served = build.State }, TimeSpan.FromMilliseconds(12), DateTimeOffset.FromUnixTimeSeconds(1_800_000_000));
 
         var samples = Parse(MetricsWriter.Write(status, sourcesReady: true));
         Assert.That(samples["portable_lb_reconciles_total{result=\"applied\"}"], Is.EqualTo(1));

@@ -76,6 +76,19 @@ public sealed class ReconcileLoopTests
         public override long TimestampFrequency => _fake.TimestampFrequency;
     }
 
+    /// <summary>A keepalived -t that is missing for its first `Throws` calls, then accepts everything.</summary>
+    private sealed class FlakyValidator : IConfigValidator
+    {
+        public int Throws { get; set; }
+        public string Daemon => "keepalived";
+
+        public Task<ValidationResult> ValidateAsync(string config, CancellationToken cancellationToken)
+        {
+            if (Throws-- > 0) throw new PortableLb.Common.MissingProgramException("keepalived", new IOException("not installed"));
+            return Task.FromResult(ValidationResult.Valid);
+        }
+    }
+
     private sealed class FixedTuning : ITuningProvider
     {
         public (TuningSettings Tuning, IReadOnlyList<TuningError> Errors) Current(ClusterSnapshot snapshot) => (TuningSettings.Default, []);
@@ -85,6 +98,7 @@ public sealed class ReconcileLoopTests
     private CountingTime _time = null!;
     private StubSource _source = null!;
     private ScriptedReloader _reloader = null!;
+    private FlakyValidator _keepalived = null!;
     private ReconcileStatus _status = null!;
     private CancellationTokenSource _stop = null!;
     private Task _loop = Task.CompletedTask;
@@ -94,7 +108,8 @@ public sealed class ReconcileLoopTests
     {
         _folder = Directory.CreateTempSubdirectory("portable-lb-loop-").FullName;
         (_time, _source, _reloader, _status, _stop) = (new CountingTime(), new StubSource(), new ScriptedReloader(), new ReconcileStatus(), new CancellationTokenSource());
-        var reconciler = new Reconciler(TemplateSet.Embedded(), new SkippedValidation("keepalived"), new SkippedValidation("exabgp"), _reloader, new ConfigFiles(_folder));
+        _keepalived = new FlakyValidator();
+        var reconciler = new Reconciler(TemplateSet.Embedded(), _keepalived, new SkippedValidation("exabgp"), _reloader, new ConfigFiles(_folder));
         var loop = new ReconcileLoop(_source, new FixedTuning(), reconciler, Node, null, Options, _status, NullLogger<ReconcileLoop>.Instance, _time);
         _loop = Task.Run(() => loop.RunAsync(_stop.Token));
     }
@@ -166,44 +181,60 @@ public sealed class ReconcileLoopTests
     }
 
     [Test]
-    public async Task A_failed_apply_is_retried_without_new_input_with_growing_backoff_which_resets_after_a_success()
+    public async Task An_unconfirmed_reload_is_retried_without_new_input_with_growing_backoff_which_resets_after_a_success()
     {
         _reloader.Unconfirmed = 2;
+        _source.Publish(Web(2));
+        _source.MarkReady();
+        await Eventually(() => _reloader.Calls == 1);
+        Assert.That(_status.PendingReloads, Is.EqualTo(new[] { Daemon.Keepalived }));
+
+        // First retry: uniform in [250, 500] ms (full jitter on 500 ms), then the 30 ms debounce.
+        await TimerCreated(1);
+        await Advance(249);
+        Assert.That(_reloader.Calls, Is.EqualTo(1), "not before half the first backoff");
+        await Advance(251);
+        await TimerCreated(2);
+        await Advance(30);
+        await Eventually(() => _reloader.Calls == 2);
+
+        // Second retry: in [500, 1000] ms.
+        await TimerCreated(3);
+        await Advance(499);
+        Assert.That(_reloader.Calls, Is.EqualTo(2), "the backoff grew");
+        await Advance(501);
+        await TimerCreated(4);
+        await Advance(30);
+        await Eventually(() => _reloader.Calls == 3 && _status.PendingReloads.Count == 0);
+
+        // After a success the backoff starts over: a new miss is retried within the first step again.
+        _reloader.Unconfirmed = 1;
+        _source.Publish(Web(3));
+        await TimerCreated(5);
+        await Advance(30);
+        await Eventually(() => _reloader.Calls == 4);
+        await TimerCreated(6);
+        await Advance(500);
+        await TimerCreated(7);
+        await Advance(30);
+        await Eventually(() => _reloader.Calls == 5 && _status.PendingReloads.Count == 0);
+    }
+
+    [Test]
+    public async Task An_apply_that_throws_shows_as_stale_and_is_retried_without_new_input()
+    {
+        _keepalived.Throws = 1;
         _source.Publish(Web(2));
         _source.MarkReady();
         await Eventually(() => _status.Failures == 1);
         Assert.That(_status.ConfigStale, Is.True);
 
-        // First retry: uniform in [250, 500] ms (full jitter on 500 ms), then the 30 ms debounce.
         await TimerCreated(1);
-        await Advance(249);
-        Assert.That(_status.Failures, Is.EqualTo(1), "not before half the first backoff");
-        await Advance(251);
+        await Advance(500);
         await TimerCreated(2);
-        await Advance(30);
-        await Eventually(() => _status.Failures == 2);
-
-        // Second retry: in [500, 1000] ms.
-        await TimerCreated(3);
-        await Advance(499);
-        Assert.That(Reconciles, Is.EqualTo(2), "the backoff grew");
-        await Advance(501);
-        await TimerCreated(4);
         await Advance(30);
         await Eventually(() => _status.Counts.GetValueOrDefault(ReconcileResult.Applied) == 1);
         Assert.That(_status.ConfigStale, Is.False);
-
-        // After a success the backoff starts over: a new failure is retried within the first step again.
-        _reloader.Unconfirmed = 1;
-        _source.Publish(Web(3));
-        await TimerCreated(5);
-        await Advance(30);
-        await Eventually(() => _status.Failures == 3);
-        await TimerCreated(6);
-        await Advance(500);
-        await TimerCreated(7);
-        await Advance(30);
-        await Eventually(() => _status.Counts.GetValueOrDefault(ReconcileResult.Applied) == 2);
     }
 
     [Test]

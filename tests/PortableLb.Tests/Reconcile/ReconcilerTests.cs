@@ -1,5 +1,6 @@
 using PortableLb.Apply;
 using PortableLb.Common;
+using PortableLb.Model;
 using PortableLb.Reconcile;
 using PortableLb.Rendering;
 using PortableLb.Validation;
@@ -62,8 +63,8 @@ public sealed class ReconcilerTests
     private string IpvsPath => _reconciler.Files.PathOf(ConfigFiles.Ipvs);
     private string ExabgpPath => _reconciler.Files.PathOf(ConfigFiles.Exabgp);
 
-    private Task<ReconcileOutcome> Reconcile(string yaml, PortableLb.Tuning.TuningSettings? tuning = null) =>
-        _reconciler.ReconcileAsync(FromYaml(yaml), tuning ?? WithPeer, Node, null, CancellationToken.None);
+    private Task<ReconcileOutcome> Reconcile(string yaml, PortableLb.Tuning.TuningSettings? tuning = null, ServingFacts? facts = null) =>
+        _reconciler.ReconcileAsync(FromYaml(yaml), tuning ?? WithPeer, Node, null, facts ?? ServingFacts.Ungated, CancellationToken.None);
 
     [Test]
     public async Task The_first_reconcile_validates_writes_and_reloads_both_daemons()
@@ -134,21 +135,52 @@ public sealed class ReconcilerTests
     }
 
     [Test]
-    public async Task An_unconfirmed_reload_fails_the_pass_and_is_retried_on_the_next_one_without_new_input()
+    public async Task An_unconfirmed_reload_is_left_pending_and_retried_on_the_next_pass_without_new_input()
     {
         _reloader.ExabgpAnswers.Enqueue(ReloadResult.Unconfirmed);
-        Assert.That(async () => await Reconcile(Web), Throws.InvalidOperationException.With.Message.Contains("Exabgp did not confirm"));
+        var first = await Reconcile(Web);
+        Assert.That(first.Result, Is.EqualTo(ReconcileResult.Applied), "the files are right; only the daemon lags");
+        Assert.That(first.PendingReloads, Is.EqualTo(new[] { Daemon.Exabgp }));
 
         var retry = await Reconcile(Web);
         Assert.That(retry.Result, Is.EqualTo(ReconcileResult.Applied));
         Assert.That(retry.Reloads, Is.EqualTo(new[] { (Daemon.Exabgp, ReloadResult.Signalled) }), "only the daemon still due, with unchanged files");
+        Assert.That(retry.PendingReloads, Is.Empty);
         Assert.That((await Reconcile(Web)).Result, Is.EqualTo(ReconcileResult.Unchanged));
+    }
+
+    [Test]
+    public async Task An_exabgp_that_never_confirms_does_not_hold_up_ipvs_changes()
+    {
+        for (var i = 0; i < 10; i++) _reloader.ExabgpAnswers.Enqueue(ReloadResult.Unconfirmed);
+        await Reconcile(Web);
+        var outcome = await Reconcile(Service("web") + Slice("web", "[{addresses: [10.244.1.1]}]", name: "web-1"));
+        Assert.That(outcome.Writes[ConfigFiles.Ipvs], Is.EqualTo(WriteOutcome.Written));
+        Assert.That(outcome.Reloads, Does.Contain((Daemon.Keepalived, ReloadResult.Signalled)));
+        Assert.That(outcome.PendingReloads, Is.EqualTo(new[] { Daemon.Exabgp }));
+        Assert.That(File.ReadAllText(IpvsPath), Does.Not.Contain("10.244.1.2"));
+    }
+
+    [Test]
+    public async Task An_address_is_announced_only_once_keepalived_serves_it_and_withdrawn_when_keepalived_stops()
+    {
+        var notYet = await Reconcile(Web, facts: new ServingFacts(true, IpvsTable.Empty));
+        Assert.That(File.ReadAllText(ExabgpPath), Does.Not.Contain("route "), "ipvs.conf is written, IPVS does not have it yet");
+        Assert.That(notYet.Build.State.Announcements, Has.Count.EqualTo(1), "the cluster still asks for it");
+
+        var programmed = IpvsTable.Parse("TCP  C000020A:0050 lc\n  -> 0AF40101:1F90      Masq    1      0          0\n");
+        await Reconcile(Web, facts: new ServingFacts(true, programmed));
+        Assert.That(File.ReadAllText(ExabgpPath), Does.Contain("route 192.0.2.10/32"));
+
+        await Reconcile(Web, facts: new ServingFacts(false, programmed));
+        Assert.That(File.ReadAllText(ExabgpPath), Does.Not.Contain("route "), "keepalived stopped");
+        Assert.That(_reloader.Reloaded.Count(d => d == Daemon.Exabgp), Is.EqualTo(3));
     }
 
     [Test]
     public async Task A_config_error_touches_nothing()
     {
-        var outcome = await _reconciler.ReconcileAsync(FromYaml(Web), WithPeer, PortableLb.Model.NodeAddresses.None, null, CancellationToken.None);
+        var outcome = await _reconciler.ReconcileAsync(FromYaml(Web), WithPeer, PortableLb.Model.NodeAddresses.None, null, ServingFacts.Ungated, CancellationToken.None);
         Assert.That(outcome.Result, Is.EqualTo(ReconcileResult.ConfigError));
         Assert.That(File.Exists(IpvsPath), Is.False);
         Assert.That(_reloader.Reloaded, Is.Empty);
@@ -160,7 +192,7 @@ public sealed class ReconcilerTests
         Daemons.Require("keepalived", "exabgp");
         var runner = new ProcessRunner();
         var reconciler = new Reconciler(TemplateSet.Embedded(), new KeepalivedValidator(runner), new ExabgpValidator(runner), _reloader, new ConfigFiles(_folder));
-        var outcome = await reconciler.ReconcileAsync(FromYaml(Web), WithPeer, Node, null, CancellationToken.None);
+        var outcome = await reconciler.ReconcileAsync(FromYaml(Web), WithPeer, Node, null, ServingFacts.Ungated, CancellationToken.None);
         Assert.That(outcome.Result, Is.EqualTo(ReconcileResult.Applied), string.Join("\n", outcome.Failures));
     }
 

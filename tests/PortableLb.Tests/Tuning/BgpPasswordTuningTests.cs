@@ -93,7 +93,7 @@ public sealed class BgpPasswordTuningTests
             var runner = new ProcessRunner();
             var (tuning, _) = Provider().Current(FromYaml(Web + Secret("stringData: {password: \"p@ss w0rd!#$%&()*+,-./:;<=>?[]^_`{|}~\"}")));
             var reconciler = new Reconciler(TemplateSet.Embedded(), new KeepalivedValidator(runner), new ExabgpValidator(runner), NoDaemons.Instance, new ConfigFiles(folder));
-            var outcome = await reconciler.ReconcileAsync(FromYaml(Web), tuning, Node, null, CancellationToken.None);
+            var outcome = await reconciler.ReconcileAsync(FromYaml(Web), tuning, Node, null, PortableLb.Model.ServingFacts.Ungated, CancellationToken.None);
             Assert.That(outcome.Result, Is.EqualTo(ReconcileResult.Applied), string.Join("\n", outcome.Failures));
             Assert.That(File.GetUnixFileMode(reconciler.Files.PathOf(ConfigFiles.Exabgp)), Is.EqualTo(ConfigFiles.Exabgp.Mode));
             Assert.That(File.GetUnixFileMode(reconciler.Files.PathOf(ConfigFiles.Ipvs)), Is.EqualTo(ConfigFiles.Ipvs.Mode));

@@ -76,13 +76,13 @@ public sealed class RunCommandTests
         return File.Exists(path) ? File.ReadAllLines(path) : [];
     }
 
-    private Process StartController(Action<ProcessStartInfo>? configure = null)
+    private Process StartController(Action<ProcessStartInfo>? configure = null, int port = 0)
     {
         Daemons.Require("keepalived", "exabgp");
         var process = ControllerProcess.Start(
         [
             "--objects", _objects, "--tuning", Path.Combine(_root, "tuning.yaml"),
-            "--node-ip", "127.0.0.1", "--pod-ip", "127.0.0.1", "--config-dir", _run, "--listen", "127.0.0.1:0",
+            "--node-ip", "127.0.0.1", "--pod-ip", "127.0.0.1", "--config-dir", _run, "--listen", $"127.0.0.1:{port}",
             "--keepalived-pidfile", Path.Combine(_run, "keepalived.pid"), "--exabgp-pidfile", Path.Combine(_run, "exabgp.pid"),
             "--withdraw-grace", "2", "--debounce", "30", "--data-plane", "off",
         ], configure: configure);
@@ -173,6 +173,55 @@ public sealed class RunCommandTests
         Assert.That(InotifyWatches(controller.Id), Is.EqualTo(1), "one watch: the manifest folder");
         await File.WriteAllTextAsync(Path.Combine(_objects, "slice.yaml"), Slice(3));
         await Eventually.True(() => Ipvs.Contains("real_server 10.244.0.4 8080"), "the edit, seen through that watch");
+    }
+
+    [Test]
+    public async Task Keepalived_dying_withdraws_its_routes_within_a_second()
+    {
+        var keepalived = StandIn("keepalived");
+        StandIn("exabgp");
+        await Eventually.True(() => File.Exists(Path.Combine(_run, "keepalived.pid")) && File.Exists(Path.Combine(_run, "exabgp.pid")), "the stand-ins to start");
+        StartController();
+        await Eventually.True(() => Exabgp.Contains("route 127.0.0.77/32"), "the announcement");
+
+        var stand = _processes.Single(p => p.StartInfo.FileName == keepalived);
+        var clock = Stopwatch.StartNew();
+        stand.Kill();
+        await Eventually.True(() => !Exabgp.Contains("route 127.0.0.77/32"), "the withdrawal", TimeSpan.FromSeconds(1));
+        await TestContext.Out.WriteLineAsync($"keepalived killed; exabgp.conf without the route after {clock.ElapsedMilliseconds} ms");
+        Assert.That(Exabgp, Does.Contain("neighbor 127.0.0.2"), "the session stays; only the route goes");
+    }
+
+    [Test]
+    public async Task On_a_kernel_without_IPVS_it_says_so_in_readyz_and_metrics_instead_of_reporting_ready()
+    {
+        if (File.Exists("/proc/net/ip_vs")) Assert.Inconclusive("this kernel has IPVS; the VM's pod tests cover that side");
+        StandIn("keepalived");
+        await Eventually.True(() => File.Exists(Path.Combine(_run, "keepalived.pid")), "the stand-in to start");
+        using var free = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        free.Start();
+        var port = ((System.Net.IPEndPoint)free.LocalEndpoint).Port;
+        free.Stop();
+        StartController(port: port);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        await Eventually.True(async () => await Body(http, "/metrics") is { } m && m.Contains("portable_lb_reconciles_total{result=\"applied\"} 1", StringComparison.Ordinal), "the first apply");
+
+        var ready = await http.GetAsync("/readyz");
+        Assert.That((int)ready.StatusCode, Is.EqualTo(503));
+        Assert.That(await ready.Content.ReadAsStringAsync(), Does.Contain("this kernel has no IPVS (no /proc/net/ip_vs): load the ip_vs module on the node"));
+        Assert.That(await Body(http, "/metrics"), Does.Contain("\nportable_lb_ipvs_available 0\n"));
+    }
+
+    private static async Task<string?> Body(HttpClient http, string path)
+    {
+        try
+        {
+            return await http.GetStringAsync(path);
+        }
+        catch (HttpRequestException)
+        {
+            return null;
+        }
     }
 
     private static int InotifyWatches(int pid) => Directory.EnumerateFiles($"/proc/{pid}/fdinfo")

@@ -4,15 +4,20 @@ using System.Security.Cryptography.X509Certificates;
 
 namespace PortableLb.IntegrationTests.Kubernetes;
 
-/// <summary>A throwaway CA with a server certificate for 127.0.0.1 and a client certificate, made fresh per test run.</summary>
+/// <summary>
+/// A throwaway CA with a server certificate for 127.0.0.1 (and any other addresses given: 10.0.2.2, say, where a VM
+/// reaches this machine's loopback) and a client certificate, made fresh per test run.
+/// </summary>
 public sealed class TestPki : IDisposable
 {
+    private readonly IPAddress[] _serverAddresses;
     // One validity window for all three: a leaf may not outlive its issuer, even by the milliseconds between two "now"s.
     private readonly DateTimeOffset _notBefore = DateTimeOffset.UtcNow.AddMinutes(-5);
     private readonly DateTimeOffset _notAfter = DateTimeOffset.UtcNow.AddDays(1);
 
-    public TestPki()
+    public TestPki(params IPAddress[] serverAddresses)
     {
+        _serverAddresses = serverAddresses;
         using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var caRequest = new CertificateRequest("CN=portable-lb-test-ca", caKey, HashAlgorithmName.SHA256);
         caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
@@ -42,6 +47,7 @@ public sealed class TestPki : IDisposable
         {
             var names = new SubjectAlternativeNameBuilder();
             names.AddIpAddress(IPAddress.Loopback);
+            foreach (var address in _serverAddresses) names.AddIpAddress(address);
             names.AddDnsName("localhost");
             request.CertificateExtensions.Add(names.Build());
         }

@@ -94,4 +94,11 @@ public sealed partial class DockerfileTests
         Assert.That(settings, Is.Not.Empty);
         foreach (var setting in settings) Assert.That(flags, Does.Contain(ManifestTests.FlagOf(setting)), setting);
     }
+
+    [Test]
+    public void The_build_context_leaves_out_build_outputs_caches_and_the_git_folder()
+    {
+        var ignored = File.ReadAllLines(Repository.Path(".dockerignore")).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToList();
+        Assert.That(ignored, Is.SupersetOf(new[] { "**/bin/", "**/obj/", "artifacts/", ".cache/", ".git/" }));
+    }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using PortableLb.Cli;
+using PortableLb.Testing.Manifests;
 
 namespace PortableLb.Tests.Deployment;
 
@@ -103,6 +104,21 @@ public sealed class ManifestTests
         Assert.That(Env(ipvs)["PORTABLE_LB_CONFIG_DIR"], Is.EqualTo("/run/portable-lb"));
         Assert.That(Env(ipvs)["PORTABLE_LB_EXABGP_LOG"], Does.StartWith("/run/portable-lb/"));
         Assert.That(pod.TopologySpreadConstraints!.Single().TopologyKey, Is.EqualTo("kubernetes.io/hostname"));
+    }
+
+    [Test]
+    public async Task The_pod_sets_every_sysctl_the_controller_checks_and_forwarding_for_the_NAT_replies()
+    {
+        var sysctls = (await LbPod()).SecurityContext!.Sysctls!.ToDictionary(s => s.Name, s => s.Value);
+        foreach (var (key, value) in PortableLb.Apply.DataPlane.Sysctls) Assert.That(sysctls.GetValueOrDefault(key.Replace('/', '.')), Is.EqualTo(value), key);
+        Assert.That(sysctls.GetValueOrDefault("net.ipv4.ip_forward"), Is.EqualTo("1"));
+    }
+
+    [Test]
+    public async Task The_ipvs_container_adds_no_args_to_the_images_entrypoint_whose_settings_are_environment()
+    {
+        var ipvs = (await LbPod()).Containers.Single(c => c.Name == "ipvs");
+        Assert.That((ipvs.Command, ipvs.Args), Is.EqualTo(((List<string>?)null, (List<string>?)null)), "args would be appended to `portable-lb run`, and a flag given twice is an error");
     }
 
     [Test]

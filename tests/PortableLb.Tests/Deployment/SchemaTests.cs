@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using PortableLb.Testing.Manifests;
 
 namespace PortableLb.Tests.Deployment;
 

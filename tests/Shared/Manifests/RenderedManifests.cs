@@ -5,7 +5,7 @@ using System.Text.Json.Serialization;
 using PortableLb.Sources;
 using YamlDotNet.RepresentationModel;
 
-namespace PortableLb.Tests.Deployment;
+namespace PortableLb.Testing.Manifests;
 
 /// <summary>
 /// Every kustomization under manifests/ rendered by the real `kubectl kustomize` (offline), as raw JSON objects

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace PortableLb.Tests.Deployment;
+namespace PortableLb.Testing.Manifests;
 
 // Typed models of every kind the manifests ship, with exactly the fields they use: loading with unknown members
 // disallowed turns a misspelt or misplaced field (which kubectl apply would silently drop) into a test failure.
@@ -70,7 +70,9 @@ public sealed record DeploymentObject : KubeObject
 
 public sealed record SeccompProfile(string Type);
 
-public sealed record PodSecurityContext(long? FsGroup = null, SeccompProfile? SeccompProfile = null);
+public sealed record Sysctl(string Name, string Value);
+
+public sealed record PodSecurityContext(long? FsGroup = null, SeccompProfile? SeccompProfile = null, List<Sysctl>? Sysctls = null);
 
 public sealed record TopologySpreadConstraint(int MaxSkew, string TopologyKey, string WhenUnsatisfiable, LabelSelector LabelSelector);
 
@@ -119,6 +121,7 @@ public sealed record VolumeMount(string Name, string MountPath, bool? ReadOnly =
 public sealed record Container(
     string Name,
     string Image,
+    List<string>? Command = null,
     List<string>? Args = null,
     List<EnvVar>? Env = null,
     List<PortSpec>? Ports = null,

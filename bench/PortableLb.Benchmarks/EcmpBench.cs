@@ -21,10 +21,12 @@ public static class EcmpBench
             if (!results.TryGetValue(kind, out var list)) results[kind] = list = [];
             list.Add(sample);
         }
-        await using var lab = await EcmpLab.StartAsync(EcmpLab.PortableLbCommand(), holdTime);
+        // In the VM: an LB pod announces only what its keepalived has programmed, and only that kernel has IPVS.
+        await using var vm = await VmSession.StartAsync();
+        await using var lab = await EcmpLab.StartAsync(vm, EcmpLab.PortableLbCommand(), holdTime);
         await lab.StartLbAsync(1, "a", "b");
         await lab.StartLbAsync(2, "a", "b");
-        await UntilAsync(lab, EcmpLab.ServiceB, hops => hops.Count == 2, TimeSpan.FromSeconds(30));
+        await UntilAsync(lab, EcmpLab.ServiceB, hops => hops.Count == 2, TimeSpan.FromSeconds(90));
         var node4 = EcmpLab.NodeOf(4);
 
         for (var i = 0; i < events; i++)
@@ -35,14 +37,14 @@ public static class EcmpBench
             await lab.StartLbAsync(4, "a");
             var exabgpStarted = Stopwatch.GetTimestamp();
             var controller = (lab.ExabgpConfWritten(4) - startedAt).TotalMilliseconds;
-            Add("LB added (from exabgp start)", new(await UntilAsync(lab, EcmpLab.ServiceA, h => h.Contains(node4), TimeSpan.FromSeconds(30), exabgpStarted), controller));
+            Add("LB added (from exabgp start)", new(await UntilAsync(lab, EcmpLab.ServiceA, h => h.Contains(node4), TimeSpan.FromSeconds(90), exabgpStarted), controller));
             _ = started;
 
             // Removed gracefully: SIGTERM → withdraw; lb-stop itself waits out the grace period, so poll beside it.
             var sigterm = DateTime.UtcNow;
             var t0 = Stopwatch.GetTimestamp();
             var stopping = lab.StopLbAsync(4);
-            var fib = await UntilAsync(lab, EcmpLab.ServiceA, h => !h.Contains(node4), TimeSpan.FromSeconds(30), t0);
+            var fib = await UntilAsync(lab, EcmpLab.ServiceA, h => !h.Contains(node4), TimeSpan.FromSeconds(90), t0);
             await stopping;
             Add("LB removed gracefully (SIGTERM)", new(fib, (lab.ExabgpConfWritten(4) - sigterm).TotalMilliseconds));
 
@@ -52,7 +54,7 @@ public static class EcmpBench
                 var at = DateTime.UtcNow;
                 t0 = Stopwatch.GetTimestamp();
                 await lab.SetEndpointsAsync("b", serving);
-                fib = await UntilAsync(lab, EcmpLab.ServiceB, h => h.Count == (serving ? 2 : 0), TimeSpan.FromSeconds(30), t0);
+                fib = await UntilAsync(lab, EcmpLab.ServiceB, h => h.Count == (serving ? 2 : 0), TimeSpan.FromSeconds(90), t0);
                 await Task.Delay(300); // both LBs have written by now; take the later one
                 var share = new[] { 1, 2 }.Max(lb => (lab.ExabgpConfWritten(lb) - at).TotalMilliseconds);
                 Add(serving ? "endpoint back → announced" : "last endpoint gone → withdrawn", new(fib, share));
@@ -64,7 +66,7 @@ public static class EcmpBench
             for (var i = 0; i < events; i++)
             {
                 await lab.StartLbAsync(4, "a");
-                await UntilAsync(lab, EcmpLab.ServiceA, h => h.Contains(node4), TimeSpan.FromSeconds(30));
+                await UntilAsync(lab, EcmpLab.ServiceA, h => h.Contains(node4), TimeSpan.FromSeconds(90));
                 var t0 = Stopwatch.GetTimestamp();
                 await failure();
                 Add(name, new(await UntilAsync(lab, EcmpLab.ServiceA, h => !h.Contains(node4), TimeSpan.FromSeconds(holdTime * 3), t0), null));

@@ -4,19 +4,20 @@ namespace PortableLb.Testing;
 
 /// <summary>
 /// tests/ecmp/ecmp-lab.sh from C#: the thesis' redundancy topology in network namespaces (FRR router, gobgpd route
-/// reflector, LB pods running portable-lb + exabgp, web pods). Shared by EcmpTests and the ecmp benchmark.
-/// Disposing tears everything down, even after a failed test.
+/// reflector, LB pods running portable-lb with its supervised keepalived + exabgp, web pods), inside a VM whose kernel
+/// has IPVS: an LB pod announces only what its keepalived has programmed. Shared by EcmpTests and the ecmp
+/// benchmark. Disposing tears everything down, even after a failed test.
 /// </summary>
 public sealed class EcmpLab : IAsyncDisposable
 {
     public const string ServiceA = "10.1.1.10";
     public const string ServiceB = "10.1.2.10";
-    private readonly string _script;
-    private readonly Dictionary<string, string> _environment;
+    private readonly VmSession _vm;
+    private readonly string _environment;
 
-    private EcmpLab(string script, string directory, Dictionary<string, string> environment)
+    private EcmpLab(VmSession vm, string directory, string environment)
     {
-        _script = script;
+        _vm = vm;
         Directory = directory;
         _environment = environment;
     }
@@ -27,16 +28,18 @@ public sealed class EcmpLab : IAsyncDisposable
     /// <summary>The LB pods' node addresses, which are their next hops at the router.</summary>
     public static string NodeOf(int lb) => $"10.99.0.1{lb}";
 
+    /// <param name="vm">The VM the lab runs in (its folder is under the VM's shared results, so logs read here).</param>
     /// <param name="portableLb">The command that runs portable-lb (e.g. "dotnet /path/portable-lb.dll").</param>
     /// <param name="holdTime">BGP hold time between the LB pods and the reflector, in seconds (exabgp's minimum is 3).</param>
-    public static async Task<EcmpLab> StartAsync(string portableLb, int holdTime)
+    public static async Task<EcmpLab> StartAsync(VmSession vm, string portableLb, int holdTime)
     {
-        var directory = System.IO.Directory.CreateTempSubdirectory("plb-").FullName;
-        var lab = new EcmpLab(Repository.Path("tests", "ecmp", "ecmp-lab.sh"), directory, new() { ["PORTABLE_LB"] = portableLb, ["HOLD_TIME"] = holdTime.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        var directory = System.IO.Directory.CreateDirectory(Path.Combine(vm.Results, "ecmp")).FullName;
+        var lab = new EcmpLab(vm, directory, $"export PORTABLE_LB={Quote(portableLb)} HOLD_TIME={holdTime}; ");
         try
         {
+            await vm.MustAsync("modprobe ip_vs");
             await lab.RunAsync("up");
-            await Run("ip", "netns", "exec", $"{lab.Name}-rtr", "sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1");
+            await lab.Run("ip", "netns", "exec", $"{lab.Name}-rtr", "sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1");
         }
         catch
         {
@@ -89,14 +92,14 @@ public sealed class EcmpLab : IAsyncDisposable
     /// <summary>Where the router sends each of `flows` TCP flows to the address (L4 multipath hashing is on).</summary>
     public async Task<IReadOnlyList<string>> FlowNextHopsAsync(string address, int flows)
     {
-        var hops = new List<string>();
-        for (var port = 20_000; port < 20_000 + flows; port++)
-        {
-            // TCP by its number: names need /etc/protocols, which a minimal Debian root (netbase) lacks.
-            var words = (await Run("ip", "-n", $"{Name}-rtr", "route", "get", address, "ipproto", "6", "sport", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "dport", "80")).Split(' ');
-            hops.Add(words[Array.IndexOf(words, "via") + 1]);
-        }
-        return hops;
+        // One look per flow, all in one command: each command is a round trip into the VM.
+        // TCP by its number: names need /etc/protocols, which a minimal Debian root (netbase) lacks.
+        var output = await _vm.MustAsync($"for port in $(seq 20000 {20_000 + flows - 1}); do ip -n {Name}-rtr route get {address} ipproto 6 sport $port dport 80; done");
+        return output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(words => Array.IndexOf(words, "via") >= 0)
+            .Select(words => words[Array.IndexOf(words, "via") + 1])
+            .ToList();
     }
 
     /// <summary>When LB `lb`'s controller last replaced exabgp.conf: the end of its own share of a change.</summary>
@@ -127,7 +130,12 @@ public sealed class EcmpLab : IAsyncDisposable
         }
     }
 
-    private Task RunAsync(params string[] arguments) => HostCommand.RunAsync(["bash", _script, arguments[0], Directory, .. arguments[1..]], _environment);
+    private Task RunAsync(params string[] arguments) =>
+        Run(["bash", Repository.Path("tests", "ecmp", "ecmp-lab.sh"), arguments[0], Directory, .. arguments[1..]]);
 
-    private static Task<string> Run(params string[] command) => HostCommand.RunAsync(command);
+    /// <summary>A command in the VM; its output, or an exception with it when it fails.</summary>
+    private async Task<string> Run(params string[] command) =>
+        (await _vm.MustAsync(_environment + string.Join(" ", command.Select(Quote)), TimeSpan.FromMinutes(3))).Trim();
+
+    private static string Quote(string word) => "'" + word.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 }

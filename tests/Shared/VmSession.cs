@@ -49,6 +49,9 @@ public sealed class VmSession : IAsyncDisposable
     public static async Task<VmSession> StartAsync(int memoryMiB = 4096, CancellationToken cancellationToken = default)
     {
         var results = Directory.CreateTempSubdirectory("plb-vm-").FullName;
+        // Daemons that drop to their own user (FRR) work in subfolders: they must be able to pass through.
+        File.SetUnixFileMode(results, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
         var socketPath = Path.Combine(results, "agent.sock");
         var start = new ProcessStartInfo("bash",
         [

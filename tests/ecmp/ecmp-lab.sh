@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The thesis' redundancy experiment (Table 7.2, Fig. 7.2) in network namespaces, with real routing daemons and
-# PortableLb in the loop. Runnable by hand (as root) and driven by EcmpTests.
+# PortableLb in the loop. Runs where the kernel has IPVS (EcmpTests runs it in the test VM): each LB pod's keepalived
+# programs its namespace's IPVS, and an LB pod announces only what keepalived serves.
 #
 #   ecmp-lab.sh up LAB_DIR              fabric, router (FRR bgpd+zebra), route reflector (gobgpd), web servers
-#   ecmp-lab.sh lb-start LAB_DIR N SVC… LB pod N (namespace <lab>-lbN): portable-lb run + exabgp, serving SVC…
+#   ecmp-lab.sh lb-start LAB_DIR N SVC… LB pod N (namespace <lab>-lbN): portable-lb run (supervising keepalived) + exabgp, serving SVC…
 #   ecmp-lab.sh lb-stop LAB_DIR N       graceful: SIGTERM to portable-lb (withdraw → grace → exit), then exabgp
 #   ecmp-lab.sh lb-kill LAB_DIR N       hard failure: SIGSTOP exabgp (the router notices after the hold time)
 #   ecmp-lab.sh lb-unlink LAB_DIR N     hard failure: take LB N's link down
@@ -20,6 +21,7 @@ set -euo pipefail
 step() { echo "== $*" >&2; }
 
 lab_name() { basename "$1"; }
+frr_dir() { echo "/run/$(lab_name "$1")-frr"; }
 ns() { echo "$(lab_name "$1")-$2"; }
 in_ns() { local n="$1"; shift; ip netns exec "$n" "$@"; }
 
@@ -55,14 +57,15 @@ cmd_up() {
   step "router (FRR bgpd + zebra, maximum-paths ibgp 16) and route reflector (gobgpd, dynamic neighbours, add-paths)"
   attach "$dir" rtr 10.99.0.1
   attach "$dir" rr 10.99.0.2
-  # FRR drops to its own user: it must reach its config and write its pid files and sockets here.
-  mkdir -p "$dir/rtr"
-  chmod 755 "$dir"
-  chmod 777 "$dir/rtr"
-  cat >"$dir/rtr/frr.conf" <<CONF
+  # FRR drops to its own user: it must reach its config and write its pid files and sockets there. Sockets need a
+  # local filesystem (LAB_DIR may be a shared folder that cannot hold them), so FRR lives in /run.
+  local frr; frr="$(frr_dir "$dir")"
+  mkdir -p "$frr"
+  chmod 777 "$frr"
+  cat >"$frr/frr.conf" <<CONF
 frr defaults traditional
 hostname rtr
-log file $dir/rtr/frr.log
+log file $frr/frr.log
 !
 router bgp 65021
  bgp router-id 10.99.0.1
@@ -76,9 +79,9 @@ router bgp 65021
 exit
 CONF
   local rtr; rtr="$(ns "$dir" rtr)"
-  spawn "$dir" zebra "$rtr" /usr/lib/frr/zebra -N "$rtr" -i "$dir/rtr/zebra.pid" -z "$dir/rtr/zserv.api" --vty_socket "$dir/rtr" -A 127.0.0.1 -P 0
-  for _ in $(seq 50); do [ -S "$dir/rtr/zserv.api" ] && break; sleep 0.1; done
-  spawn "$dir" bgpd "$rtr" /usr/lib/frr/bgpd -N "$rtr" -i "$dir/rtr/bgpd.pid" -z "$dir/rtr/zserv.api" --vty_socket "$dir/rtr" -A 127.0.0.1 -P 0 -f "$dir/rtr/frr.conf"
+  spawn "$dir" zebra "$rtr" /usr/lib/frr/zebra -N "$rtr" -i "$frr/zebra.pid" -z "$frr/zserv.api" --vty_socket "$frr" -A 127.0.0.1 -P 0
+  for _ in $(seq 50); do [ -S "$frr/zserv.api" ] && break; sleep 0.1; done
+  spawn "$dir" bgpd "$rtr" /usr/lib/frr/bgpd -N "$rtr" -i "$frr/bgpd.pid" -z "$frr/zserv.api" --vty_socket "$frr" -A 127.0.0.1 -P 0 -f "$frr/frr.conf"
 
   cat >"$dir/gobgpd.yaml" <<CONF
 global:
@@ -158,7 +161,7 @@ cmd_lb_start() {
   # shellcheck disable=SC2086
   spawn "$dir" "portable-lb-$n" "$name" ${PORTABLE_LB:-portable-lb} run --objects "$dir/objects" --tuning "$dir/tuning.yaml" "${services[@]}" \
     --node-ip "10.99.0.1$n" --pod-ip "10.99.0.1$n" --config-dir "$run" --listen "127.0.0.1:0" --debounce 10 \
-    --keepalived pidfile --keepalived-pidfile "$run/keepalived.pid" --exabgp-pidfile "$run/exabgp.pid" --exabgp-log "$run/exabgp.log" \
+    --keepalived supervise --keepalived-pidfile "$run/keepalived.pid" --exabgp-pidfile "$run/exabgp.pid" --exabgp-log "$run/exabgp.log" \
     --withdraw-grace 1 --data-plane off
   for _ in $(seq 300); do grep -q '^neighbor ' "$run/exabgp.conf" 2>/dev/null && break; sleep 0.02; done
   spawn "$dir" "exabgp-$n" "$name" env exabgp_daemon_daemonize=false "exabgp_daemon_pid=$run/exabgp.pid" "exabgp_log_destination=$run/exabgp.log" \
@@ -207,6 +210,7 @@ cmd_down() {
     for pid in $(ip netns pids "$n" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
     ip netns del "$n"
   done
+  rm -rf "$(frr_dir "$dir")"
 }
 
 command="$1"; shift

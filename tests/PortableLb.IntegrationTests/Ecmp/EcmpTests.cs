@@ -5,19 +5,21 @@ namespace PortableLb.IntegrationTests.Ecmp;
 /// as the route reflector, real exabgp in each LB pod, all inside network namespaces the lab creates and removes.
 /// One lab, one story, in order: each step builds on the routes the previous one left.
 /// </summary>
-[CancelAfter(240_000)]
+[CancelAfter(900_000)]
 [NonParallelizable]
 public sealed class EcmpTests
 {
     private const int HoldTime = 6;
-    private static readonly TimeSpan Converge = TimeSpan.FromSeconds(20);
+    // Under emulation (the VM runs on TCG) an exabgp reload takes seconds, not milliseconds.
+    private static readonly TimeSpan Converge = TimeSpan.FromSeconds(60);
 
     [Test]
     public async Task Routes_follow_LB_pods_and_endpoint_health_with_ECMP_at_the_router()
     {
         Daemons.RequireRoot();
-        Daemons.Require("ip", "exabgp", "gobgpd", "gobgp", "vtysh", "python3");
-        await using var lab = await EcmpLab.StartAsync(EcmpLab.PortableLbCommand(), HoldTime);
+        Daemons.Require("ip", "exabgp", "gobgpd", "gobgp", "vtysh", "python3", "keepalived", "qemu-system-x86_64", "dpkg-deb", "apt-get");
+        await using var vm = await VmSession.StartAsync();
+        await using var lab = await EcmpLab.StartAsync(vm, EcmpLab.PortableLbCommand(), HoldTime);
         try
         {
             await Story(lab);

@@ -10,7 +10,7 @@ namespace PortableLb.IntegrationTests.Pod;
 /// A one-node cluster for the LB pod as manifests/base describes it, inside a VM whose kernel has IPVS: podman runs
 /// the pod from the rendered Deployment (<see cref="PodmanPod"/>) on a podman network, as a kubelet would; the API
 /// server is the fake one on this machine (reached from the VM as 10.0.2.2, over TLS, with a service-account token);
-/// the BGP peer is a real gobgpd on the node side of the pod network; the web pods are nginx in network namespaces on
+/// the BGP peer is a real gobgpd on the node side of the pod network (started by the tests); the web pods are nginx in network namespaces on
 /// the same bridge. The images are the ones ./build.sh --target=Images built, loaded into the VM.
 /// </summary>
 public sealed class PodLab : IAsyncDisposable
@@ -92,7 +92,11 @@ public sealed class PodLab : IAsyncDisposable
                   pod_netns "$name" "$ip/24" {{Gateway}} "$bridge"
                   web_server "$name"
                 done
-                # The route reflector, on the node side of the pod network.
+                # The route reflector's config, on the node side of the pod network; the tests start it. Until then it
+                # is unreachable, as a route reflector behind a firewall or on a host that is down is: no answer at all.
+                nft add table inet rr-down
+                nft add chain inet rr-down input '{ type filter hook input priority 0; policy accept; }'
+                nft add rule inet rr-down input ip daddr {{Gateway}} tcp dport 179 drop
                 mkdir -p /srv/rr
                 cat >/srv/rr/gobgpd.yaml <<CONF
                 global:
@@ -102,7 +106,6 @@ public sealed class PodLab : IAsyncDisposable
                     transport:
                       config: {passive-mode: true}
                 CONF
-                gobgpd_start "" /srv/rr/gobgpd.yaml 127.0.0.1
                 """, TimeSpan.FromMinutes(2), cancellationToken);
             await lab.MustAsync($"podman pod start {PodName} >/dev/null", TimeSpan.FromMinutes(3), cancellationToken);
             return lab;
@@ -166,6 +169,9 @@ public sealed class PodLab : IAsyncDisposable
         Ports = [new K8s.EndpointPort { Name = "http", Port = 80 }],
         Endpoints = WebPods.Take(count).Select(ip => new K8s.Endpoint { Addresses = [ip], Conditions = new K8s.EndpointConditions { Ready = ready, Serving = ready } }).ToList(),
     });
+
+    /// <summary>The route reflector the tuning names as bgp.peers: until this runs, the LB pod's peer is unreachable.</summary>
+    public Task StartRouteReflectorAsync() => MustAsync("nft delete table inet rr-down; gobgpd_start \"\" /srv/rr/gobgpd.yaml 127.0.0.1");
 
     public Task<string> MustAsync(string script, TimeSpan? timeout = null, CancellationToken cancellationToken = default) => Vm.MustAsync(Prelude + script, timeout, cancellationToken);
 

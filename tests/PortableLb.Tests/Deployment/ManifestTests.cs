@@ -12,7 +12,7 @@ public sealed class ManifestTests
     [Test]
     public void Base_overlays_and_examples_are_all_there()
     {
-        Assert.That(Kustomizations(), Is.SupersetOf(new[] { "base", "overlays/load-ip-vs-module", "examples/thesis", "examples/routing", "examples/tuned-health-checks" }));
+        Assert.That(Kustomizations(), Is.SupersetOf(new[] { "base", "examples/thesis", "examples/routing", "examples/tuned-health-checks" }));
     }
 
     [TestCaseSource(nameof(Kustomizations))]

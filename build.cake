@@ -43,6 +43,7 @@ var imagePrerequisites = new (string Needed, string Package)[]
     ("runc", "runc"),
     ("/usr/lib/podman/netavark", "netavark"),
     ("/usr/lib/podman/aardvark-dns", "aardvark-dns"),
+    ("/usr/libexec/podman/catatonit", "catatonit"), // the infra container of every pod
     ("debootstrap", "debootstrap"),
 };
 

@@ -148,6 +148,7 @@ Task("__RunTests")
         NoBuild = true,
         ResultsDirectory = testResults,
         Loggers = new[] { "trx;LogFilePrefix=tests", "console;verbosity=normal" },
+        EnvironmentVariables = Podman(),
     });
 })
     .Finally(() =>
@@ -303,8 +304,19 @@ bool IsRoot()
     return lines.FirstOrDefault()?.Trim() == "0";
 }
 
-// podman with the project's own settings (images/containers.conf), leaving /etc/containers alone.
-IDictionary<string, string> Podman() => new Dictionary<string, string> { ["CONTAINERS_CONF"] = MakeAbsolute(File("images/containers.conf")).FullPath };
+// podman with the project's own settings (images/containers.conf), leaving /etc/containers alone. podman's overlay
+// driver cannot keep its storage on overlayfs (a build inside a container, some CI runners): there the images are
+// built with the vfs driver (images/storage-vfs.conf), slower and larger but working anywhere. The tests get the same
+// environment.
+IDictionary<string, string> Podman()
+{
+    var settings = new Dictionary<string, string> { ["CONTAINERS_CONF"] = MakeAbsolute(File("images/containers.conf")).FullPath };
+    var storage = "/var/lib/containers/storage";
+    while (!System.IO.Directory.Exists(storage)) storage = System.IO.Path.GetDirectoryName(storage);
+    StartProcess("stat", new ProcessSettings { Arguments = $"-f -c %T {storage}", RedirectStandardOutput = true }, out var fileSystem);
+    if (fileSystem.FirstOrDefault()?.Trim() == "overlayfs") settings["CONTAINERS_STORAGE_CONF"] = MakeAbsolute(File("images/storage-vfs.conf")).FullPath;
+    return settings;
+}
 
 void Run(string program, string arguments, IDictionary<string, string> environment = null)
 {

@@ -25,6 +25,9 @@ public sealed record InformerOptions
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
 }
 
+/// <summary>Since when, and why, an informer's listing or watching has been failing.</summary>
+public sealed record InformerFailure(DateTimeOffset Since, string Error, bool AccessDenied);
+
 /// <summary>
 /// Keeps an in-memory copy of one resource type in sync with the API server: list (paged), then watch from the list's
 /// resourceVersion; bookmarks move the version on; 410 Gone and broken streams relist; errors back off. Readers take
@@ -37,6 +40,8 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ImmutableDictionary<(string Namespace, string Name), T> _items = ImmutableDictionary<(string, string), T>.Empty;
     private string _resourceVersion = "";
+    private volatile InformerFailure? _failure;
+    private bool _progressSinceList;
 
     /// <summary>Completes after the first full list: before that, an empty Items means "not known yet", never "nothing".</summary>
     public Task Ready => _ready.Task;
@@ -47,6 +52,9 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
     public string ResourceVersion => _resourceVersion;
 
     public event Action? Changed;
+
+    /// <summary>Null while listing and watching work; otherwise since when they fail, and the last error.</summary>
+    public InformerFailure? CurrentFailure => _failure;
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -72,12 +80,16 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
             {
                 Log.Expired(logger, type.Plural, _resourceVersion);
                 mustList = true;
+                // An expiry right after a list, with nothing watched in between, repeats as fast as lists return
+                // (a server whose watch cache lags its lists): back off then. A normal expiry relists at once.
+                if (!_progressSinceList) await Task.Delay(backoff.Next(), _time, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is KubernetesApiException or HttpRequestException or IOException or TimeoutException or JsonException)
             {
                 var retryAfter = (e as KubernetesApiException)?.RetryAfter;
                 var wait = backoff.Next(retryAfter);
                 Log.Failed(logger, type.Plural, wait.TotalMilliseconds, e.Message);
+                Failed(e);
                 // A list that failed halfway, or a stream whose position is unknown, is only trusted again after a list.
                 mustList |= e is JsonException;
                 await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
@@ -104,6 +116,8 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
         var deleted = before.Keys.Count(k => !fresh.ContainsKey(k));
         _items = fresh.ToImmutable();
         _resourceVersion = resourceVersion;
+        _progressSinceList = false;
+        _failure = null;
         Log.Listed(logger, type.Plural, _items.Count, resourceVersion, deleted);
         _ready.TrySetResult();
         Changed?.Invoke();
@@ -123,6 +137,7 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
         {
             return false;
         }
+        _failure = null;
         using (response)
         {
             var stream = await response.Content.ReadAsStreamAsync(idle.Token).ConfigureAwait(false);
@@ -195,7 +210,16 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
 
     private void Advance(string? resourceVersion)
     {
+        _progressSinceList = true;
         if (!string.IsNullOrEmpty(resourceVersion)) _resourceVersion = resourceVersion;
+    }
+
+    private void Failed(Exception error)
+    {
+        var denied = error is KubernetesApiException { StatusCode: HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden };
+        // Lost credentials or RBAC do not heal by retrying: say so loudly, once per outage.
+        if (denied && _failure is not { AccessDenied: true }) Log.AccessLost(logger, type.Plural, error.Message);
+        _failure = new InformerFailure(_failure?.Since ?? _time.GetUtcNow(), error.Message, denied);
     }
 
     private static (string, string) KeyOf(T item) => (item.Metadata?.Namespace ?? "", item.Metadata?.Name ?? "");
@@ -210,6 +234,9 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
 
         [LoggerMessage(EventId = LogEvents.ListWatchFailed, Level = LogLevel.Warning, Message = "List/watch of {Resource} failed; retrying in {DelayMs:0} ms: {Error}")]
         public static partial void Failed(ILogger logger, string resource, double delayMs, string error);
+
+        [LoggerMessage(EventId = LogEvents.ApiAccessLost, Level = LogLevel.Error, Message = "The API server refuses access to {Resource} ({Error}); the last known objects stay in use until access returns")]
+        public static partial void AccessLost(ILogger logger, string resource, string error);
 
         [LoggerMessage(EventId = LogEvents.WatchIdle, Level = LogLevel.Warning, Message = "Watch of {Resource} sent nothing for {Seconds} s; reconnecting")]
         public static partial void Idle(ILogger logger, string resource, double seconds);

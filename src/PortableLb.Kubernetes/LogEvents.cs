@@ -17,6 +17,9 @@ public static class LogEvents
     public const int ManifestKeptLastGood = 1102;
     public const int ManifestWatchFailed = 1103;
     public const int ManifestRejected = 1104;
+    public const int ManifestScanFailed = 1105;
+    public const int ObjectSkipped = 1106;
+    public const int ApiAccessLost = 1006;
 
     // 2000: the reconcile loop.
     public const int SourcesReady = 2001;
@@ -32,7 +35,7 @@ public static class LogEvents
     public const int Withdrawing = 3001;
     public const int WithdrawnWaiting = 3002;
     public const int Stopped = 3003;
-    public const int ControllerFaulted = 3004;
+    public const int BackgroundTaskFaulted = 3004;
     public const int ReloadsUnconfirmable = 3005;
 
     // 4000: the supervised keepalived.

@@ -51,6 +51,10 @@ public static class AtomicFileWriter
     public static Task<WriteOutcome> WriteAsync(string path, string text, UnixFileMode mode, CancellationToken cancellationToken = default) =>
         WriteAsync(path, System.Text.Encoding.UTF8.GetBytes(text), mode, cancellationToken);
 
+    /// <summary>Whether the file holds exactly this text: the test for a file changed or deleted behind our back.</summary>
+    public static Task<bool> HoldsAsync(string path, string text, CancellationToken cancellationToken = default) =>
+        HasContentAsync(Path.GetFullPath(path), System.Text.Encoding.UTF8.GetBytes(text), cancellationToken);
+
     private static async Task<bool> HasContentAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {
         var info = new FileInfo(path);

@@ -20,6 +20,13 @@ public sealed record DataPlaneResult(IReadOnlyList<string> Warnings);
 public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys")
 {
     public const string NftTable = "portable_lb";
+
+    /// <summary>
+    /// The routing protocol number every local route of ours carries (`ip route … proto 201`; unassigned in iproute2's
+    /// rt_protos). Only routes with it are ever deleted, so the pod's own local routes are never touched, and the
+    /// ones an earlier run left behind are found and removed at start-up.
+    /// </summary>
+    public const int RouteProtocol = 201;
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
 
     /// <summary>
@@ -37,12 +44,14 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
         ("net/ipv4/vs/conntrack", "1"),
     ];
 
-    private HashSet<IPNetwork> _routes = [];
+    private HashSet<IPNetwork>? _routes;
     private string? _ruleset;
 
     public async Task<DataPlaneResult> ApplyAsync(DesiredState state, CancellationToken cancellationToken)
     {
         var warnings = new List<string>();
+        // The first apply adopts what an earlier run installed, so the diff below removes what is no longer wanted.
+        _routes ??= await InstalledRoutesAsync(warnings, cancellationToken).ConfigureAwait(false);
         var wanted = state.VirtualServers.Select(v => v.Address switch
         {
             VirtualAddress.Socket s => new IPNetwork(s.Address, s.Address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128),
@@ -96,10 +105,33 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
     private async Task<bool> IpAsync(IPNetwork network, string verb, List<string> warnings, CancellationToken cancellationToken)
     {
         var family = network.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? "-4" : "-6";
-        var result = await RunAsync("ip", [family, "route", verb, "local", network.ToString(), "dev", "lo"], null, cancellationToken).ConfigureAwait(false);
+        var result = await RunAsync("ip", [family, "route", verb, "local", network.ToString(), "dev", "lo", "table", "local", "proto", Protocol], null, cancellationToken).ConfigureAwait(false);
         if (result.ExitCode == 0) return true;
-        warnings.Add($"ip route {verb} local {network} dev lo: {result.StandardError.Trim()}");
+        warnings.Add($"ip route {verb} local {network} dev lo proto {Protocol}: {result.StandardError.Trim()}");
         return false;
+    }
+
+    private static readonly string Protocol = RouteProtocol.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The local routes carrying our protocol number: installed by this controller, now or before a restart.</summary>
+    private async Task<HashSet<IPNetwork>> InstalledRoutesAsync(List<string> warnings, CancellationToken cancellationToken)
+    {
+        var installed = new HashSet<IPNetwork>();
+        foreach (var family in new[] { "-4", "-6" })
+        {
+            var result = await RunAsync("ip", [family, "-j", "route", "show", "table", "local", "proto", Protocol], null, cancellationToken).ConfigureAwait(false);
+            if (result.ExitCode != 0)
+            {
+                warnings.Add($"ip {family} route show table local proto {Protocol}: {result.StandardError.Trim()}");
+                continue;
+            }
+            using var routes = System.Text.Json.JsonDocument.Parse(result.StandardOutput is { Length: > 0 } json ? json : "[]");
+            foreach (var route in routes.RootElement.EnumerateArray())
+            {
+                if (route.TryGetProperty("dst", out var dst) && IpText.TryParseAddressOrPrefix(dst.GetString() ?? "", out var network, out _)) installed.Add(network);
+            }
+        }
+        return installed;
     }
 
     private void CheckSysctls(List<string> warnings)

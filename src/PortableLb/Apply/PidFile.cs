@@ -1,37 +1,55 @@
+using PortableLb.Common;
+
 namespace PortableLb.Apply;
 
 /// <summary>
 /// Finds a daemon through the pid file it writes on the shared volume (`shareProcessNamespace: true` makes the pid
-/// valid across containers). A stale file can name a pid the kernel has since given to another process, so the
-/// process's name must match before anyone signals it.
+/// valid across containers). Both the file and the pid are untrusted: the exabgp container can write the volume, and
+/// a stale file can name a pid the kernel has since given to another process. So the file is read only if it is a
+/// regular file (never through a symlink, never blocking on a FIFO, at most a few bytes), and the process must be
+/// exactly the daemon: its name equal, not merely a prefix (`keepalived-impostor`, `exabgpcli`), and for exabgp,
+/// a Python process running the exabgp script.
 /// </summary>
 public static class PidFile
 {
+    private const int MaxBytes = 32;
+
     public static DaemonProcess? Find(string path, Daemon daemon, string procRoot = "/proc")
     {
-        string text;
+        if (ReadSmallRegularFile(path) is not { } text || !int.TryParse(text.Trim(), out var pid) || pid <= 1) return null;
+        var process = Path.Combine(procRoot, pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
         try
         {
-            text = File.ReadAllText(path).Trim();
+            if (File.ReadAllText(Path.Combine(process, "comm")).TrimEnd('\n') != ExpectedName(daemon)) return null;
+            if (daemon == Daemon.Exabgp && !RunsExabgp(File.ReadAllText(Path.Combine(process, "cmdline")))) return null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
         }
-        if (!int.TryParse(text, out var pid) || pid <= 1) return null;
-        var comm = Path.Combine(procRoot, pid.ToString(), "comm");
-        string name;
-        try
-        {
-            name = File.ReadAllText(comm).Trim();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-        return name.StartsWith(ExpectedName(daemon), StringComparison.Ordinal) ? new DaemonProcess(daemon, pid) : null;
+        return new DaemonProcess(daemon, pid);
     }
 
     /// <summary>What /proc/PID/comm says for each daemon (exabgp is a Python script; its comm is the script's name).</summary>
     public static string ExpectedName(Daemon daemon) => daemon == Daemon.Keepalived ? "keepalived" : "exabgp";
+
+    /// <summary>`python3 /usr/sbin/exabgp …` or `exabgp …`: the script itself, not a tool whose name starts the same.</summary>
+    private static bool RunsExabgp(string cmdline)
+    {
+        var argv = cmdline.Split('\0');
+        return argv.Take(2).Any(a => Path.GetFileName(a) == "exabgp");
+    }
+
+    /// <returns>The file's text; null when it is missing, not a regular file, a symlink, or longer than a pid.</returns>
+    private static string? ReadSmallRegularFile(string path)
+    {
+        try
+        {
+            return RegularFile.ReadText(path, MaxBytes, followSymlinks: false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
 }

@@ -83,7 +83,12 @@ public sealed class CommonOptions
         var result = new List<IPAddress>();
         foreach (var value in values)
         {
-            if (IpText.TryParseAddress(value, out var address)) result.Add(address);
+            // These become the BGP next-hop, router-id and local-address: an unspecified or multicast one is no address.
+            if (IpText.TryParseAddress(value, out var address) && IpText.IsUnspecifiedOrMulticast(address))
+            {
+                problems.Add($"{option}: {address} is unspecified or multicast, not this {(option == "--node-ip" ? "node" : "pod")}'s address");
+            }
+            else if (IpText.TryParseAddress(value, out address)) result.Add(address);
             else problems.Add($"{option}: \"{IpText.Printable(value)}\" is not an IP address");
         }
         return result;

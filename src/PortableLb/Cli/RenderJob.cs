@@ -80,6 +80,7 @@ public sealed class RenderJob(TextWriter output, TextWriter errorOutput, IProces
             return ExitCodes.Fatal;
         }
 
+        foreach (var warning in manifests.Warnings) errorOutput.WriteLine($"warning: {warning}");
         foreach (var warning in outcome.Build.Warnings) errorOutput.WriteLine($"warning: {warning}");
         var bgpOn = outcome.Build.State.Bgp is not null;
         switch (outcome.Result)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using PortableLb.Common;
 using PortableLb.Kubernetes.Config;
@@ -26,7 +27,7 @@ public static class RunCommand
         var exabgpPid = factory.Single("--exabgp-pidfile", "exabgp's pid file on the shared volume.", "/run/portable-lb/exabgp.pid");
         var exabgpLog = factory.Single("--exabgp-log", "exabgp's log file on the shared volume.");
         var grace = factory.Single("--withdraw-grace", "Seconds between withdrawing the routes and stopping, on SIGTERM.", "5");
-        var listen = factory.Single("--listen", "HOST:PORT for /healthz, /readyz and /metrics.", ":9101");
+        var listen = factory.Single("--listen", "HOST:PORT for /healthz, /readyz and /metrics (empty HOST: all addresses, IPv4 and IPv6).", ":9101");
         var debounce = factory.Single("--debounce", "Milliseconds to let a burst of changes settle before reconciling.", "30");
         var dataPlane = factory.Single("--data-plane", "on: manage local routes and packet marks in this pod's network namespace; off: leave them alone.", "on");
 
@@ -90,7 +91,7 @@ public static class RunCommand
             // The host handles SIGTERM itself and runs the withdraw → wait → stop sequence before it exits.
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
-            return ExitCodes.Success;
+            return app.Services.GetRequiredService<BackgroundFaults>().Any ? ExitCodes.Faulted : ExitCodes.Success;
         });
         return command;
     }
@@ -131,7 +132,8 @@ public static class RunCommand
         var host = colon <= 0 ? "" : text[..colon].Trim('[', ']');
         if (colon >= 0 && int.TryParse(text[(colon + 1)..], out var port) && port is >= 0 and <= 65_535)
         {
-            if (host.Length == 0) return new IPEndPoint(IPAddress.Any, port);
+            // Empty means every address of both families: probes on IPv6-only clusters come over IPv6.
+            if (host.Length == 0) return new IPEndPoint(IPAddress.IPv6Any, port);
             if (IpText.TryParseAddress(host, out var address)) return new IPEndPoint(address, port);
         }
         return Problem(problems, $"--listen: \"{IpText.Printable(text)}\" is not HOST:PORT (HOST an IP address or empty for all; PORT 0 picks a free one)", new IPEndPoint(IPAddress.Any, 9101));

@@ -28,7 +28,12 @@ public static partial class RunHost
         // the container (minutes of start-up under emulation, and the node's inotify watches gone for the manifest
         // folder's own watcher). Everything here is configured by flags.
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => kestrel.Listen(options.Listen));
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
+        {
+            // [::] with IPv4 mapped in where the kernel has IPv6, else 0.0.0.0: one socket for both families.
+            if (options.Listen.Address.Equals(System.Net.IPAddress.IPv6Any)) kestrel.ListenAnyIP(options.Listen.Port);
+            else kestrel.Listen(options.Listen);
+        });
         builder.Services.AddRoutingCore();
         builder.Logging.ClearProviders().AddSimpleConsole(console =>
         {
@@ -45,6 +50,7 @@ public static partial class RunHost
         var templates = TemplateSet.Load(common.TemplatesDirectory);
         var services = builder.Services;
         services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<BackgroundFaults>();
         services.AddSingleton<ReconcileStatus>();
         services.AddSingleton<IProcessRunner, ProcessRunner>();
         services.AddSingleton<ISignalSender, LibcSignalSender>();
@@ -83,7 +89,7 @@ public static partial class RunHost
         });
         // What this pod serves wakes the loop like a cluster change does: it shares the source's change signal.
         services.AddSingleton(provider => new ServingMonitor(options.KeepalivedPidFile, provider.GetRequiredService<IClusterSource>().Changes, provider.GetRequiredService<TimeProvider>()));
-        services.AddHostedService(provider => provider.GetRequiredService<ServingMonitor>());
+        Watched<ServingMonitor>(services, "the serving monitor");
         services.AddSingleton(provider => new ReconcileLoop(
             provider.GetRequiredService<IClusterSource>(), CommonOptions.Tuning(common, watchedNamespace).CreateProvider(), provider.GetRequiredService<Reconciler>(),
             common.Node, common.Services, ReconcileLoopOptions.Default with { Debounce = options.Debounce }, provider.GetRequiredService<ReconcileStatus>(),
@@ -92,20 +98,27 @@ public static partial class RunHost
         {
             // Registered before the controller: hosted services stop in reverse order, so keepalived goes last,
             // after the routes are withdrawn and the grace period has passed.
-            services.AddHostedService(provider => new KeepalivedSupervisor(
+            services.AddSingleton(provider => new KeepalivedSupervisor(
                 new KeepalivedSupervisorOptions(files.PathOf(ConfigFiles.Ipvs), options.KeepalivedPidFile),
                 provider.GetRequiredService<ISignalSender>(), provider.GetRequiredService<ILogger<KeepalivedSupervisor>>()));
+            Watched<KeepalivedSupervisor>(services, "the keepalived supervisor");
         }
         services.AddSingleton(provider => new ControllerService(provider.GetRequiredService<IClusterSource>(), provider.GetRequiredService<ReconcileLoop>(),
             provider.GetRequiredService<Reconciler>(), options.WithdrawGrace, provider.GetRequiredService<ILogger<ControllerService>>(), provider.GetRequiredService<TimeProvider>()));
-        services.AddHostedService(provider => provider.GetRequiredService<ControllerService>());
+        Watched<ControllerService>(services, "the controller");
         services.AddSingleton(provider => new Readiness(provider.GetRequiredService<IClusterSource>(), provider.GetRequiredService<ReconcileStatus>(),
-            provider.GetRequiredService<ServingMonitor>(), options.KeepalivedPidFile, options.ExabgpPidFile));
+            provider.GetRequiredService<ServingMonitor>(), provider.GetRequiredService<BackgroundFaults>(), options.KeepalivedPidFile, options.ExabgpPidFile));
 
         var app = builder.Build();
+        var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
+        app.Services.GetRequiredService<BackgroundFaults>().Faulted += lifetime.StopApplication;
         app.MapHealthEndpoints();
         return app;
     }
+
+    private static void Watched<T>(IServiceCollection services, string task)
+        where T : BackgroundService =>
+        services.AddHostedService(provider => new WatchedService(provider.GetRequiredService<T>(), task, provider.GetRequiredService<BackgroundFaults>()));
 
     private static partial class Log
     {

@@ -75,6 +75,28 @@ public static partial class IpText
         return true;
     }
 
+    /// <summary>Ranges that are never a load-balancer, pod or next-hop address, each with how errors name it.</summary>
+    public static IReadOnlyList<(IPNetwork Network, string What)> SpecialPurpose { get; } =
+    [
+        (IPNetwork.Parse("0.0.0.0/8"), "\"this network\" (0.0.0.0/8)"),
+        (IPNetwork.Parse("127.0.0.0/8"), "loopback (127.0.0.0/8)"),
+        (IPNetwork.Parse("169.254.0.0/16"), "link-local (169.254.0.0/16)"),
+        (IPNetwork.Parse("224.0.0.0/4"), "multicast (224.0.0.0/4)"),
+        (IPNetwork.Parse("255.255.255.255/32"), "broadcast (255.255.255.255)"),
+        (IPNetwork.Parse("::/128"), "the unspecified address (::)"),
+        (IPNetwork.Parse("::1/128"), "loopback (::1)"),
+        (IPNetwork.Parse("fe80::/10"), "link-local (fe80::/10)"),
+        (IPNetwork.Parse("ff00::/8"), "multicast (ff00::/8)"),
+    ];
+
+    public static bool IsUnspecifiedOrMulticast(IPAddress address) =>
+        address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any) || address.IsIPv6Multicast
+        || (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && address.GetAddressBytes()[0] is >= 224 and <= 239);
+
+    /// <returns>The special-purpose range the address is in, in words; null for an ordinary address.</returns>
+    public static string? SpecialPurposeRange(IPAddress address) =>
+        SpecialPurpose.FirstOrDefault(r => r.Network.BaseAddress.AddressFamily == address.AddressFamily && r.Network.Contains(address)).What;
+
     public static bool IsSingleAddress(this IPNetwork network) =>
         network.PrefixLength == (network.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? 32 : 128);
 

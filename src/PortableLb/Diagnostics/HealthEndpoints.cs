@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using PortableLb.Apply;
+using PortableLb.Common;
 using PortableLb.Reconcile;
 using PortableLb.Sources;
 
@@ -12,13 +13,21 @@ namespace PortableLb.Diagnostics;
 /// and the daemons have loaded what is on disk. Degradations that do not stop serving (an IPVS sysctl not set) are
 /// warnings: reported, but ready.
 /// </summary>
-public sealed class Readiness(IClusterSource source, ReconcileStatus status, ServingMonitor serving, string keepalivedPidFile, string exabgpPidFile)
+public sealed class Readiness(IClusterSource source, ReconcileStatus status, ServingMonitor serving, BackgroundFaults faults, string keepalivedPidFile, string exabgpPidFile)
 {
+    /// <summary>
+    /// How long a source may fail before the pod says it is unready: long enough for an API server restart, short
+    /// enough that lost access (a revoked token, RBAC) shows before the config drifts far.
+    /// </summary>
+    public static readonly TimeSpan SourceOutageTolerated = TimeSpan.FromSeconds(30);
+
     /// <summary>Why this LB pod should not get traffic now; empty when it is ready.</summary>
     public IReadOnlyList<string> Problems()
     {
         var problems = new List<string>();
+        foreach (var (task, error) in faults.All) problems.Add($"{task} failed: {error.Message}");
         if (!source.Ready.IsCompletedSuccessfully) problems.Add("the cluster sources have not completed their first read");
+        foreach (var part in source.Health().Where(h => !h.Healthy && h.Failing >= SourceOutageTolerated)) problems.Add(part.ToString());
         if (status.LastAttempt is null) problems.Add("no reconcile has run yet");
         if (status.LastFailure is { } failure) problems.Add($"the last apply failed: {failure}");
         if (!serving.IpvsAvailable) problems.Add("this kernel has no IPVS (no /proc/net/ip_vs): load the ip_vs module on the node");
@@ -38,8 +47,8 @@ public static class HealthEndpoints
 {
     public static void MapHealthEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/healthz", (ControllerService controller) => controller.Faulted is { } fault
-            ? Results.Text($"controller stopped: {fault.Message}\n", statusCode: StatusCodes.Status500InternalServerError)
+        app.MapGet("/healthz", (BackgroundFaults faults) => faults.All is { Count: > 0 } all
+            ? Results.Text(string.Concat(all.Select(f => $"{f.Task} failed: {f.Error.Message}\n")), statusCode: StatusCodes.Status500InternalServerError)
             : Results.Text("ok\n"));
 
         app.MapGet("/readyz", (Readiness readiness) =>
@@ -50,7 +59,7 @@ public static class HealthEndpoints
                 : Results.Text("ready\n" + warnings);
         });
 
-        app.MapGet("/metrics", (IClusterSource source, ReconcileStatus status, ServingMonitor serving) =>
-            Results.Text(MetricsWriter.Write(status, source.Ready.IsCompletedSuccessfully, serving.Current), MetricsWriter.ContentType));
+        app.MapGet("/metrics", (IClusterSource source, ReconcileStatus status, ServingMonitor serving, BackgroundFaults faults) =>
+            Results.Text(MetricsWriter.Write(status, source.Ready.IsCompletedSuccessfully, serving.Current, faults, source.Health()), MetricsWriter.ContentType));
     }
 }

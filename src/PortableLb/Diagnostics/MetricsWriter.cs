@@ -3,6 +3,7 @@ using System.Text;
 using PortableLb.Common;
 using PortableLb.Model;
 using PortableLb.Reconcile;
+using PortableLb.Sources;
 
 namespace PortableLb.Diagnostics;
 
@@ -17,11 +18,22 @@ public static class MetricsWriter
     /// <param name="status">What the reconcile loop last did.</param>
     /// <param name="sourcesReady">Whether every cluster source has completed its first read.</param>
     /// <param name="serving">What this pod serves, when daemons are watched.</param>
-    public static string Write(ReconcileStatus status, bool sourcesReady, ServingFacts? serving = null)
+    /// <param name="faults">The background tasks that failed.</param>
+    /// <param name="sources">Each source part's health.</param>
+    public static string Write(ReconcileStatus status, bool sourcesReady, ServingFacts? serving = null, BackgroundFaults? faults = null, IReadOnlyList<SourceHealth>? sources = null)
     {
         var text = new StringBuilder();
         Family(text, "portable_lb_sources_ready", "gauge", "1 once every cluster source has completed its first read.");
         Sample(text, "portable_lb_sources_ready", [], sourcesReady ? 1 : 0);
+
+        Family(text, "portable_lb_source_failing_seconds", "gauge", "How long listing or watching a part of the source has been failing (401, 403, unreachable); 0 while it works.");
+        foreach (var part in sources ?? [])
+        {
+            Sample(text, "portable_lb_source_failing_seconds", [("part", part.Part)], Math.Round(part.Failing.TotalSeconds, 3));
+        }
+
+        Family(text, "portable_lb_background_faults", "gauge", "Background tasks that stopped by fault; the process then exits non-zero.");
+        Sample(text, "portable_lb_background_faults", [], faults?.All.Count ?? 0);
 
         Family(text, "portable_lb_reconciles_total", "counter", "Reconciles by result.");
         foreach (var result in Enum.GetValues<ReconcileResult>())

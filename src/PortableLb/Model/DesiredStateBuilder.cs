@@ -17,6 +17,15 @@ public static partial class DesiredStateBuilder
 {
     public const string LoadBalancerClass = "portable-lb.io/ipvs";
 
+    /// <summary>Addresses × ports of one Service: each pair is a virtual server, with a checker per real server.</summary>
+    public const int MaxVirtualServersPerService = 1_024;
+
+    /// <summary>
+    /// Real servers over all Services. keepalived checks each one and re-reads all of them on every reload; at 10,000
+    /// its check of the config takes 0.3 s (docs/benchmarks.md). Past the bound, the newest Services are rejected.
+    /// </summary>
+    public const int MaxRealServers = 50_000;
+
     /// <summary>Kubernetes' default for sessionAffinityConfig.clientIP.timeoutSeconds (3 hours).</summary>
     public const int DefaultAffinityTimeout = 10_800;
 
@@ -44,12 +53,25 @@ public static partial class DesiredStateBuilder
         }
 
         var claims = new AddressClaims();
+        var reserved = new ProtectedAddresses(node, tuning.Bgp);
         var accepted = new List<ServicePlan>();
-        foreach (var service in served.OrderBy(s => ObjectKey.Of(s)))
+        var realServers = 0;
+        foreach (var service in served.OrderBy(s => s.Metadata?.CreationTimestamp ?? DateTimeOffset.MaxValue).ThenBy(s => s.Metadata?.Uid, StringComparer.Ordinal).ThenBy(s => ObjectKey.Of(s)))
         {
-            var plan = PlanService(snapshot, service, tuning, node, bgp is not null, errors, warnings);
-            if (plan is not null && claims.TryClaim(plan, errors)) accepted.Add(plan);
+            var plan = PlanService(snapshot, service, tuning, node, reserved, bgp is not null, errors, warnings);
+            if (plan is null) continue;
+            var planned = plan.VirtualServers.Sum(v => v.RealServers.Count);
+            if (realServers + planned > MaxRealServers)
+            {
+                errors.Add(new ObjectError(ObjectKey.Of(service), "spec", $"its {planned} real servers would bring the total past {MaxRealServers:N0}; older Services keep theirs"));
+                continue;
+            }
+            if (!claims.TryClaim(plan, errors)) continue;
+            realServers += planned;
+            accepted.Add(plan);
         }
+        // Claims go by age; the output goes by name, so a Service's age never reorders the rendered files.
+        accepted.Sort((a, b) => new ObjectKey("Service", a.Name.Namespace, a.Name.Name).CompareTo(new ObjectKey("Service", b.Name.Namespace, b.Name.Name)));
 
         var marks = FwmarkAllocator.Assign(accepted.SelectMany(p => p.VirtualServers.Select(v => v.Address is VirtualAddress.Fwmark f ? FwmarkAllocator.KeyOf(p.Name, f) : null)).OfType<string>());
         var virtualServers = accepted.SelectMany(p => p.VirtualServers).Select(v => v.Address is VirtualAddress.Fwmark f
@@ -92,7 +114,7 @@ public static partial class DesiredStateBuilder
     }
 
     private static ServicePlan? PlanService(
-        ClusterSnapshot snapshot, Service service, TuningSettings tuning, NodeAddresses node, bool bgpEnabled,
+        ClusterSnapshot snapshot, Service service, TuningSettings tuning, NodeAddresses node, ProtectedAddresses reserved, bool bgpEnabled,
         List<ObjectError> errors, List<string> warnings)
     {
         var key = ObjectKey.Of(service);
@@ -103,9 +125,13 @@ public static partial class DesiredStateBuilder
         if (!Dns1123Label().IsMatch(key.Namespace)) Problem("metadata.namespace", $"\"{IpText.Printable(key.Namespace)}\" is not a valid namespace (a DNS-1123 label)");
         var name = new ServiceName(key.Namespace, key.Name);
         var settings = tuning.For(name.ToString());
-        var addresses = ServiceAddresses.Resolve(service, Problem);
+        var addresses = ServiceAddresses.Resolve(service, reserved, Problem);
         var ports = ValidPorts(service, Problem);
         var persistence = PersistenceTimeout(service, settings, Problem);
+        if ((long)addresses.Count * ports.Count > MaxVirtualServersPerService)
+        {
+            Problem("spec.ports", $"{addresses.Count} addresses × {ports.Count} ports make {addresses.Count * ports.Count} virtual servers; a Service may have at most {MaxVirtualServersPerService}");
+        }
         if (problems.Count > 0)
         {
             errors.AddRange(problems);
@@ -119,6 +145,11 @@ public static partial class DesiredStateBuilder
             foreach (var (port, protocol, field) in ports)
             {
                 var candidates = RealServerSelection.Candidates(snapshot, name, port, protocol, ports.Count, family, errors);
+                // A real server at the virtual address itself would loop every connection back into IPVS.
+                if (candidates.RemoveAll(c => address.Network.Contains(c.Address)) > 0)
+                {
+                    errors.Add(new ObjectError(key, address.Field, $"an endpoint of this Service is at {address.Network.Display()}, its own load-balancer address; that endpoint is skipped"));
+                }
                 if (candidates.Count == 0) continue;
                 var realServers = Weigh(candidates, settings, protocol, warnings, name);
                 if (!address.IsPrefix && settings.Forwarding != Forwarding.Nat && realServers.FirstOrDefault(r => r.Port != port.Port) is { } moved)
@@ -155,6 +186,7 @@ public static partial class DesiredStateBuilder
     private static List<(ServicePort Port, Protocol Protocol, string Field)> ValidPorts(Service service, Action<string, string> problem)
     {
         var result = new List<(ServicePort, Protocol, string)>();
+        var seen = new HashSet<(int, Protocol)>();
         var ports = service.Spec?.Ports ?? [];
         if (ports.Count == 0) problem("spec.ports", "a LoadBalancer Service needs at least one port");
         for (var i = 0; i < ports.Count; i++)
@@ -171,7 +203,7 @@ public static partial class DesiredStateBuilder
                 problem($"{field}.port", $"{port.Port} is not a port number (1-65535)");
                 continue;
             }
-            if (result.Any(r => r.Item1.Port == port.Port && r.Item2 == protocol))
+            if (!seen.Add((port.Port, protocol)))
             {
                 problem($"{field}.port", $"{port.Port}/{protocol.ToString().ToUpperInvariant()} is listed twice");
                 continue;

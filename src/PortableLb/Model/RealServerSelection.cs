@@ -71,6 +71,12 @@ public static class RealServerSelection
                         $"\"{IpText.Printable(text ?? "")}\" is not an {AddressType(family)} address; the endpoint is skipped"));
                     continue;
                 }
+                if (IpText.SpecialPurposeRange(address) is { } range)
+                {
+                    result.Errors.Add(new ObjectError(ObjectKey.Of(slice), $"endpoints[{i}].addresses[0]",
+                        $"{address} is in {range}, never a pod's address; the endpoint is skipped"));
+                    continue;
+                }
                 result.Serving.Add((address, ready));
             }
             return result;

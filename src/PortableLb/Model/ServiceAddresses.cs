@@ -17,29 +17,43 @@ public static class ServiceAddresses
     public const string Annotation = "portable-lb.io/addresses";
     private const string AnnotationField = "metadata.annotations[\"" + Annotation + "\"]";
 
-    public static IReadOnlyList<ServiceAddress> Resolve(Service service, Action<string, string> error)
+    /// <summary>The most addresses one Service may list: each becomes virtual servers, routes and announcements.</summary>
+    public const int MaxAddresses = 64;
+
+    public static IReadOnlyList<ServiceAddress> Resolve(Service service, ProtectedAddresses reserved, Action<string, string> error)
     {
         if (service.Metadata?.Annotations?.TryGetValue(Annotation, out var annotation) == true)
         {
             var entries = annotation.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             if (entries.Length == 0) error(AnnotationField, "is set but lists no address");
-            return Parse(entries.Select(e => (e, AnnotationField)), allowPrefix: true, error);
+            if (entries.Length > MaxAddresses)
+            {
+                error(AnnotationField, $"lists {entries.Length} addresses; a Service may have at most {MaxAddresses}");
+                return [];
+            }
+            return Parse(entries.Select(e => (e, AnnotationField)), allowPrefix: true, reserved, error);
         }
         if (service.Spec?.LoadBalancerIP is { Length: > 0 } loadBalancerIp)
         {
-            return Parse([(loadBalancerIp, "spec.loadBalancerIP")], allowPrefix: false, error);
+            return Parse([(loadBalancerIp, "spec.loadBalancerIP")], allowPrefix: false, reserved, error);
         }
         if (service.Spec?.ExternalIPs is { Count: > 0 } externalIps)
         {
-            return Parse(externalIps.Select((ip, i) => (ip, $"spec.externalIPs[{i}]")), allowPrefix: false, error);
+            if (externalIps.Count > MaxAddresses)
+            {
+                error("spec.externalIPs", $"lists {externalIps.Count} addresses; a Service may have at most {MaxAddresses}");
+                return [];
+            }
+            return Parse(externalIps.Select((ip, i) => (ip, $"spec.externalIPs[{i}]")), allowPrefix: false, reserved, error);
         }
         error(AnnotationField, "no address: set this annotation, spec.loadBalancerIP or spec.externalIPs");
         return [];
     }
 
-    private static List<ServiceAddress> Parse(IEnumerable<(string Text, string Field)> entries, bool allowPrefix, Action<string, string> error)
+    private static List<ServiceAddress> Parse(IEnumerable<(string Text, string Field)> entries, bool allowPrefix, ProtectedAddresses reserved, Action<string, string> error)
     {
         var result = new List<ServiceAddress>();
+        var seen = new HashSet<IPNetwork>();
         foreach (var (text, field) in entries)
         {
             if (!IpText.TryParseAddressOrPrefix(text, out var network, out var problem))
@@ -52,17 +66,13 @@ public static class ServiceAddresses
                 error(field, $"\"{text}\" is a prefix; only the {Annotation} annotation takes prefixes");
                 continue;
             }
-            var address = network.BaseAddress;
-            if (address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any) || IsMulticast(address))
+            if (reserved.Conflict(network) is { } conflict)
             {
-                error(field, $"{network.Display()} cannot be a load-balancer address (unspecified or multicast)");
+                error(field, $"{network.Display()} overlaps {conflict}; a Service may not claim it");
                 continue;
             }
-            if (result.All(r => !r.Network.Equals(network))) result.Add(new ServiceAddress(network, field));
+            if (seen.Add(network)) result.Add(new ServiceAddress(network, field));
         }
         return result;
     }
-
-    private static bool IsMulticast(IPAddress address) =>
-        address.IsIPv6Multicast || (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && address.GetAddressBytes()[0] is >= 224 and <= 239);
 }

@@ -11,22 +11,32 @@ namespace PortableLb.Reconcile;
 public sealed partial class ControllerService(IClusterSource source, ReconcileLoop loop, Reconciler reconciler, TimeSpan withdrawGrace, ILogger<ControllerService> logger, TimeProvider time)
     : BackgroundService
 {
-    public Exception? Faulted { get; private set; }
-
+    /// <summary>
+    /// Runs the source and the loop until shutdown. Either one ending early is a fault of the whole controller, seen
+    /// at once: awaiting both together would leave a dead source unnoticed while the loop waits for its changes.
+    /// </summary>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var parts = new Dictionary<Task, string>
+        {
+            [source.RunAsync(stoppingToken)] = "the cluster source",
+            [loop.RunAsync(stoppingToken)] = "the reconcile loop",
+        };
+        var first = await Task.WhenAny(parts.Keys).ConfigureAwait(false);
         try
         {
-            await Task.WhenAll(source.RunAsync(stoppingToken), loop.RunAsync(stoppingToken)).ConfigureAwait(false);
+            await first.ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
-        catch (Exception e)
+        if (!stoppingToken.IsCancellationRequested) throw new InvalidOperationException($"{parts[first]} stopped on its own");
+        try
         {
-            Faulted = e;
-            Log.Crashed(logger, e);
-            throw;
+            await Task.WhenAll(parts.Keys).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
         }
     }
 
@@ -52,8 +62,5 @@ public sealed partial class ControllerService(IClusterSource source, ReconcileLo
 
         [LoggerMessage(EventId = LogEvents.Stopped, Level = LogLevel.Information, Message = "Stopped")]
         public static partial void Stopped(ILogger logger);
-
-        [LoggerMessage(EventId = LogEvents.ControllerFaulted, Level = LogLevel.Critical, Message = "The controller stopped")]
-        public static partial void Crashed(ILogger logger, Exception error);
     }
 }

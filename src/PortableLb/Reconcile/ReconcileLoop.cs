@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using PortableLb.Apply;
+using PortableLb.Common;
 using PortableLb.Model;
 using PortableLb.Sources;
 using PortableLb.Tuning;
@@ -9,6 +10,9 @@ namespace PortableLb.Reconcile;
 public sealed record ReconcileLoopOptions(TimeSpan Debounce, TimeSpan InitialRetry, TimeSpan MaxRetry)
 {
     public static ReconcileLoopOptions Default { get; } = new(TimeSpan.FromMilliseconds(30), TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30));
+
+    /// <summary>A pass even without a change, so files deleted or edited behind the controller's back come back.</summary>
+    public TimeSpan Resync { get; init; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>
@@ -23,6 +27,8 @@ public sealed partial class ReconcileLoop(
     IServiceEventSink? events = null, ServingMonitor? serving = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly OncePerChange _objectErrors = new();
+    private readonly OncePerChange _tuningErrors = new();
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -40,7 +46,7 @@ public sealed partial class ReconcileLoop(
                 pendingRetry = false;
             }
 
-            var wait = pendingRetry ? retry.Next() : Timeout.InfiniteTimeSpan;
+            var wait = pendingRetry ? retry.Next() : options.Resync;
             try
             {
                 await WaitForChangeAsync(wait, cancellationToken).ConfigureAwait(false);
@@ -76,7 +82,7 @@ public sealed partial class ReconcileLoop(
         source.Changes.Reset();
         var snapshot = source.Snapshot();
         var (settings, tuningErrors) = tuning.Current(snapshot);
-        foreach (var error in tuningErrors) Log.TuningError(logger, error.ToString());
+        foreach (var error in _tuningErrors.New(tuningErrors.Select(e => e.ToString()))) Log.TuningError(logger, error);
         try
         {
             var outcome = await reconciler.ReconcileAsync(snapshot, settings, node, only, serving?.Current ?? ServingFacts.Ungated, cancellationToken).ConfigureAwait(false);
@@ -93,8 +99,9 @@ public sealed partial class ReconcileLoop(
                     foreach (var failure in outcome.Failures) Log.Rejected(logger, failure);
                     break;
             }
-            foreach (var error in outcome.Build.Errors) Log.ObjectRejected(logger, error.ToString());
-            await ReportAsync(outcome, cancellationToken).ConfigureAwait(false);
+            var newErrors = _objectErrors.New(outcome.Build.Errors.Select(e => e.ToString()));
+            foreach (var error in newErrors) Log.ObjectRejected(logger, error);
+            await ReportAsync(outcome, newErrors, cancellationToken).ConfigureAwait(false);
             foreach (var warning in outcome.DataPlane?.Warnings ?? []) Log.DataPlane(logger, warning);
             foreach (var daemon in outcome.PendingReloads) Log.ReloadPending(logger, daemon.ToString());
             return outcome.PendingReloads.Count > 0;
@@ -107,11 +114,16 @@ public sealed partial class ReconcileLoop(
         }
     }
 
-    /// <summary>Each rejected Service gets its errors as an Event; a rejected candidate is reported on every Service it held.</summary>
-    private async Task ReportAsync(ReconcileOutcome outcome, CancellationToken cancellationToken)
+    /// <summary>
+    /// Each Service with a new error gets its errors as an Event (once per change, like the log); a rejected candidate
+    /// is reported on every Service it held.
+    /// </summary>
+    private async Task ReportAsync(ReconcileOutcome outcome, IReadOnlyList<string> newErrors, CancellationToken cancellationToken)
     {
         if (events is null) return;
-        foreach (var group in outcome.Build.Errors.Where(e => e.Object.Kind == "Service").GroupBy(e => new ServiceName(e.Object.Namespace, e.Object.Name)))
+        var newSet = newErrors.ToHashSet(StringComparer.Ordinal);
+        var fresh = outcome.Build.Errors.Where(e => e.Object.Kind == "Service" && newSet.Contains(e.ToString()));
+        foreach (var group in fresh.GroupBy(e => new ServiceName(e.Object.Namespace, e.Object.Name)))
         {
             await events.ReportAsync(group.Key, "InvalidService", string.Join("; ", group.Select(e => $"{e.Field}: {e.Message}")), cancellationToken).ConfigureAwait(false);
         }

@@ -88,7 +88,10 @@ public sealed class Reconciler
             return new ReconcileOutcome(ReconcileResult.ConfigError, build, Empty, [], build.ConfigErrors.Select(e => e.ToString()).ToList());
         }
         var served = build.State with { Announcements = ServingGate.Announceable(build.State, facts) };
-        if (served.Equals(_applied) && _reloadDue.Count == 0) return new ReconcileOutcome(ReconcileResult.Unchanged, build, Empty, [], []) { Served = served };
+        if (served.Equals(_applied) && _reloadDue.Count == 0 && await FilesIntactAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return new ReconcileOutcome(ReconcileResult.Unchanged, build, Empty, [], []) { Served = served };
+        }
         if (served.Equals(_rejected)) return new ReconcileOutcome(ReconcileResult.Rejected, build, Empty, [], _rejectedFailures) { Served = served };
         return await ApplyAsync(build, served, started, cancellationToken).ConfigureAwait(false);
     }
@@ -162,6 +165,20 @@ public sealed class Reconciler
             RenderDuration = System.Diagnostics.Stopwatch.GetElapsedTime(started, renderedAt),
             ApplyDuration = System.Diagnostics.Stopwatch.GetElapsedTime(renderedAt),
         };
+    }
+
+    /// <summary>
+    /// The live state is what is on disk, not what this controller meant to write: a file deleted or edited behind
+    /// its back (keepalived would restart-loop on a missing one) sends the pass through the apply, which rewrites it
+    /// and reloads its daemon.
+    /// </summary>
+    private async Task<bool> FilesIntactAsync(CancellationToken cancellationToken)
+    {
+        foreach (var (file, text) in _written)
+        {
+            if (!await AtomicFileWriter.HoldsAsync(Files.PathOf(file), text, cancellationToken).ConfigureAwait(false)) return false;
+        }
+        return true;
     }
 
     /// <summary>With BGP off, exabgp.conf is only a comment that exabgp would refuse: written, never checked or loaded.</summary>

@@ -26,8 +26,11 @@ public sealed class KubernetesSource : IClusterSource
     private readonly Informer<ConfigMap>? _tuning;
     private readonly Informer<Secret>? _password;
 
+    private readonly TimeProvider _time;
+
     public KubernetesSource(KubernetesClient client, KubernetesSourceOptions options, ILoggerFactory loggers, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         var informer = options.Informer with { Namespace = options.Namespace };
         _services = new Informer<Service>(client, Resources.Services, informer with { Selectors = new ListOptions(options.ServiceLabelSelector) }, loggers.CreateLogger("PortableLb.Informer.Services"), time);
         // Only slices that belong to some Service: the label the EndpointSlice controller always sets.
@@ -49,6 +52,15 @@ public sealed class KubernetesSource : IClusterSource
 
     public Task Ready { get; }
     public ChangeSignal Changes { get; } = new();
+
+    public IReadOnlyList<SourceHealth> Health()
+    {
+        var now = _time.GetUtcNow();
+        var parts = new List<(string Part, InformerFailure? Failure)> { ("services", _services.CurrentFailure), ("endpointslices", _slices.CurrentFailure) };
+        if (_tuning is not null) parts.Add(("configmaps", _tuning.CurrentFailure));
+        if (_password is not null) parts.Add(("secrets", _password.CurrentFailure));
+        return parts.Select(p => new SourceHealth(p.Part, p.Failure?.Error, p.Failure is { } f ? now - f.Since : TimeSpan.Zero)).ToList();
+    }
 
     public ClusterSnapshot Snapshot() => new(_services.Items, _slices.Items, _tuning?.Items ?? [], _password?.Items ?? []);
 

@@ -21,6 +21,14 @@ public sealed partial class ManifestFolderSource(IReadOnlyList<string> paths, IL
     public ChangeSignal Changes { get; } = new();
     public ClusterSnapshot Snapshot() => _snapshot;
 
+    private volatile ScanFailure? _scanFailure;
+
+    private sealed record ScanFailure(long Since, string Error);
+
+    public IReadOnlyList<SourceHealth> Health() => _scanFailure is { } failure
+        ? [new SourceHealth("manifests", failure.Error, System.Diagnostics.Stopwatch.GetElapsedTime(failure.Since))]
+        : [new SourceHealth("manifests", null, TimeSpan.Zero)];
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         using var watchers = new WatcherSet(paths, _rescan.Set, (folder, error) => Log.WatchFailed(logger, folder, _poll.TotalSeconds, error));
@@ -40,7 +48,17 @@ public sealed partial class ManifestFolderSource(IReadOnlyList<string> paths, IL
             {
                 return;
             }
-            Rescan();
+            try
+            {
+                Rescan();
+                _scanFailure = null;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A folder that vanished or lost its permissions mid-scan: the last snapshot stays, the poll retries.
+                Log.ScanFailed(logger, _poll.TotalSeconds, e);
+                _scanFailure = new ScanFailure(_scanFailure?.Since ?? System.Diagnostics.Stopwatch.GetTimestamp(), e.Message);
+            }
         }
     }
 
@@ -59,9 +77,10 @@ public sealed partial class ManifestFolderSource(IReadOnlyList<string> paths, IL
                 errors.AddRange(known.Errors);
                 continue;
             }
-            var read = ManifestReader.ReadPaths([file]);
+            var read = ReadFile(file);
             // Once per change of the file: an unchanged file is not read again, so its errors are not repeated.
             foreach (var error in read.Errors) Log.Rejected(logger, error.ToString());
+            foreach (var warning in read.Warnings) Log.Skipped(logger, warning.ToString());
             var objects = Objects(read.Snapshot);
             if (read.Errors.Count > 0 && known is not null)
             {
@@ -86,8 +105,24 @@ public sealed partial class ManifestFolderSource(IReadOnlyList<string> paths, IL
         Changes.Set();
     }
 
+    /// <summary>
+    /// One file, whatever it holds: any failure to read it becomes that file's error. The reader already turns every
+    /// known kind of bad input into errors; this is the guarantee that an unforeseen one costs a file, not the source.
+    /// </summary>
+    private static ManifestSet ReadFile(string file)
+    {
+        try
+        {
+            return ManifestReader.ReadPaths([file]);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return ManifestSet.From([], [new ManifestError(file, 0, $"cannot be read ({e.GetType().Name}): {e.Message}")], 0);
+        }
+    }
+
     private static IReadOnlyList<IKubernetesObject> Objects(ClusterSnapshot snapshot) =>
-        [.. snapshot.Services, .. snapshot.EndpointSlices, .. snapshot.ConfigMaps];
+        [.. snapshot.Services, .. snapshot.EndpointSlices, .. snapshot.ConfigMaps, .. snapshot.Secrets];
 
     private static (long, DateTime) Stamp(string file)
     {
@@ -152,6 +187,12 @@ public sealed partial class ManifestFolderSource(IReadOnlyList<string> paths, IL
 
         [LoggerMessage(EventId = LogEvents.ManifestRejected, Level = LogLevel.Warning, Message = "Manifest rejected: {Error}")]
         public static partial void Rejected(ILogger logger, string error);
+
+        [LoggerMessage(EventId = LogEvents.ObjectSkipped, Level = LogLevel.Warning, Message = "Manifest skipped: {Warning}")]
+        public static partial void Skipped(ILogger logger, string warning);
+
+        [LoggerMessage(EventId = LogEvents.ManifestScanFailed, Level = LogLevel.Warning, Message = "Scanning the manifests failed; keeping the last snapshot and retrying within {Seconds} s")]
+        public static partial void ScanFailed(ILogger logger, double seconds, Exception error);
 
         [LoggerMessage(EventId = LogEvents.ManifestWatchFailed, Level = LogLevel.Warning, Message = "Watching {Folder} failed; edits there are seen by the {Seconds} s poll only")]
         public static partial void WatchFailed(ILogger logger, string folder, double seconds, Exception error);

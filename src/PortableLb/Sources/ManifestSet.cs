@@ -11,6 +11,9 @@ public sealed record ManifestError(string Source, int Document, string Message)
 /// <summary>What a folder of manifests holds: the objects PortableLb reads, and the documents it could not.</summary>
 public sealed record ManifestSet(ClusterSnapshot Snapshot, IReadOnlyList<ManifestError> Errors, int Documents)
 {
+    /// <summary>Objects skipped on purpose but worth a word: a kind PortableLb reads, in an apiVersion it does not.</summary>
+    public IReadOnlyList<ManifestError> Warnings { get; init; } = [];
+
     public static ManifestSet From(IEnumerable<IKubernetesObject> objects, IReadOnlyList<ManifestError> errors, int documents)
     {
         // Like `kubectl apply` of the same object twice, the last document wins.

@@ -48,6 +48,9 @@ public static partial class TuningParser
     [GeneratedRegex(@"^(?<high>[0-9]{1,5}):(?<low>[0-9]{1,5})\z")]
     private static partial Regex StandardCommunity();
 
+    /// <summary>Leaves the rendered `path` line well inside keepalived's 1,024-byte line buffer.</summary>
+    public const int MaxHttpPathLength = 512;
+
     private static readonly string[] WellKnownCommunities = ["no-export", "no-advertise", "no-export-subconfed"];
 
     public static TuningParseResult Parse(string yaml, string source)
@@ -56,6 +59,7 @@ public static partial class TuningParser
         YamlNode? root;
         try
         {
+            YamlLimits.Default.Check(yaml);
             var stream = new YamlStream();
             stream.Load(new StringReader(yaml));
             if (stream.Documents.Count > 1)
@@ -119,7 +123,8 @@ public static partial class TuningParser
         var httpPath = baseline.Path;
         if (m.TryGetValue("path", out var pathNode) && reader.String(pathNode, At("path")) is { } text)
         {
-            if (text.Length <= 1024 && SafeHttpPath().IsMatch(text)) httpPath = text;
+            if (text.Length > MaxHttpPathLength) reader.Error(At("path"), $"is {text.Length} characters long; at most {MaxHttpPathLength} (keepalived splits config lines longer than 1024 bytes)");
+            else if (SafeHttpPath().IsMatch(text)) httpPath = text;
             else reader.Error(At("path"), $"\"{IpText.Printable(text)}\" is not a safe URL path: it must start with / and use only letters, digits, %XX escapes and -._~/:+,=&?*()");
         }
         return new HealthCheckSettings(
@@ -188,7 +193,12 @@ public static partial class TuningParser
             case "node": return new NextHopChoice.Node();
             case "pod": return new NextHopChoice.Pod();
         }
-        if (IpText.TryParseAddress(text, out var address)) return new NextHopChoice.Literal(address);
+        if (IpText.TryParseAddress(text, out var address))
+        {
+            if (IpText.SpecialPurposeRange(address) is not { } range) return new NextHopChoice.Literal(address);
+            reader.Error(path, $"{address} is in {range}; a next-hop must be an address the router can forward to");
+            return BgpSettings.Default.NextHop;
+        }
         reader.Error(path, $"must be node, pod or an IP address, got \"{IpText.Printable(text)}\"");
         return BgpSettings.Default.NextHop;
     }
@@ -196,7 +206,16 @@ public static partial class TuningParser
     private static IPAddress? OptionalAddress(YamlFieldReader reader, IReadOnlyDictionary<string, YamlNode> m, string key, string path, AddressFamily? family)
     {
         if (!m.TryGetValue(key, out var node) || reader.String(node, path) is not { Length: > 0 } text) return null;
-        if (IpText.TryParseAddress(text, out var address) && (family is null || address.AddressFamily == family)) return address;
+        if (IpText.TryParseAddress(text, out var address) && (family is null || address.AddressFamily == family))
+        {
+            // RFC 6286: a BGP identifier of 0 is invalid; exabgp would take it and its peers would drop the session.
+            if (key == "routerId" && address.Equals(IPAddress.Any))
+            {
+                reader.Error(path, "0.0.0.0 is not a valid BGP identifier (RFC 6286)");
+                return null;
+            }
+            return address;
+        }
         reader.Error(path, family is AddressFamily.InterNetwork
             ? $"must be an IPv4 address (BGP identifiers are 32 bits), got \"{IpText.Printable(text)}\""
             : $"must be an IP address, got \"{IpText.Printable(text)}\"");

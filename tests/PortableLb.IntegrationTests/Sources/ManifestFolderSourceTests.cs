@@ -77,6 +77,26 @@ public sealed class ManifestFolderSourceTests
     }
 
     [Test]
+    public async Task Hostile_files_cost_only_themselves_and_the_source_goes_on_watching()
+    {
+        await File.WriteAllTextAsync(Path.Combine(_folder, "web.yaml"), Web);
+        // A FIFO would block an ordinary read for ever; a bomb used to kill the process; a Secret used to be dropped.
+        Assert.That(System.Diagnostics.Process.Start("mkfifo", [Path.Combine(_folder, "wedge.yaml")]).WaitForExit(5_000), Is.True);
+        await File.WriteAllTextAsync(Path.Combine(_folder, "bomb.yaml"), "metadata: &m {name: x, labels: *m}\n");
+        await File.WriteAllTextAsync(Path.Combine(_folder, "secret.yaml"), "apiVersion: v1\nkind: Secret\nmetadata: {name: bgp, namespace: default}\nstringData: {password: s3cret}\n");
+        var logger = new RecordingLogger<ManifestFolderSource>();
+        var source = await Run(poll: TimeSpan.FromMinutes(5), logger);
+
+        Assert.That(ServiceIps(source), Is.EqualTo(new[] { "192.0.2.10" }));
+        Assert.That(source.Snapshot().Secrets.Single().Metadata!.Name, Is.EqualTo("bgp"), "--objects reads Secrets for --bgp-password-secret");
+        Assert.That(logger.Messages(LogEvents.ManifestRejected), Has.Some.Contains("wedge.yaml").And.Some.Contains("bomb.yaml: document 1: is refused"));
+        Assert.That(source.Health().Single().Healthy, Is.True);
+
+        await File.WriteAllTextAsync(Path.Combine(_folder, "web.yaml"), Web.Replace("192.0.2.10", "192.0.2.11"));
+        await Eventually.True(() => ServiceIps(source).SequenceEqual(["192.0.2.11"]), "an edit after the hostile files to be seen");
+    }
+
+    [Test]
     public async Task The_slow_poll_catches_what_the_watcher_misses()
     {
         var nested = Path.Combine(_folder, "web.yaml");

@@ -64,6 +64,7 @@ public sealed class SignalTests
             var proc = Path.Combine(folder, "proc");
             Directory.CreateDirectory(Path.Combine(proc, "4242"));
             File.WriteAllText(Path.Combine(proc, "4242", "comm"), "exabgp\n");
+            File.WriteAllText(Path.Combine(proc, "4242", "cmdline"), "/usr/bin/python3\0/usr/sbin/exabgp\0/run/portable-lb/exabgp.conf\0");
             var pidFile = Path.Combine(folder, "exabgp.pid");
             File.WriteAllText(pidFile, "4242\n");
 
@@ -72,6 +73,67 @@ public sealed class SignalTests
             Assert.That(PidFile.Find(Path.Combine(folder, "missing.pid"), Daemon.Exabgp, proc), Is.Null);
             File.WriteAllText(pidFile, "garbage");
             Assert.That(PidFile.Find(pidFile, Daemon.Exabgp, proc), Is.Null);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    /// <summary>A fake /proc with one process, and a pid file naming it.</summary>
+    private static (string PidFile, string Proc) FakeProcess(string folder, string comm, string cmdline)
+    {
+        var proc = Path.Combine(folder, "proc");
+        Directory.CreateDirectory(Path.Combine(proc, "4242"));
+        File.WriteAllText(Path.Combine(proc, "4242", "comm"), comm + "\n");
+        File.WriteAllText(Path.Combine(proc, "4242", "cmdline"), cmdline);
+        var pidFile = Path.Combine(folder, "daemon.pid");
+        File.WriteAllText(pidFile, "4242\n");
+        return (pidFile, proc);
+    }
+
+    // The names are matched exactly: these were signalled, and died, when a prefix was enough.
+    [TestCase("keepalived-impostor", "/usr/local/bin/keepalived-impostor\0", Daemon.Keepalived)]
+    [TestCase("exabgpcli", "/usr/bin/python3\0/usr/sbin/exabgpcli\0", Daemon.Exabgp)]
+    [TestCase("exabgp", "/usr/bin/python3\0/tmp/not-exabgp.py\0", Daemon.Exabgp)]
+    public void A_process_whose_name_only_starts_like_the_daemons_is_not_it(string comm, string cmdline, Daemon daemon)
+    {
+        var folder = Directory.CreateTempSubdirectory("portable-lb-pid-").FullName;
+        try
+        {
+            var (pidFile, proc) = FakeProcess(folder, comm, cmdline);
+            Assert.That(PidFile.Find(pidFile, daemon, proc), Is.Null);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Test]
+    [CancelAfter(10_000)]
+    public void A_pid_file_that_is_a_fifo_a_symlink_a_folder_or_too_long_is_refused_without_blocking()
+    {
+        var folder = Directory.CreateTempSubdirectory("portable-lb-pid-").FullName;
+        try
+        {
+            var (pidFile, proc) = FakeProcess(folder, "keepalived", "/usr/sbin/keepalived\0");
+            Assert.That(PidFile.Find(pidFile, Daemon.Keepalived, proc), Is.EqualTo(new DaemonProcess(Daemon.Keepalived, 4242)), "the regular file is read");
+
+            var link = Path.Combine(folder, "link.pid");
+            File.CreateSymbolicLink(link, pidFile);
+            Assert.That(PidFile.Find(link, Daemon.Keepalived, proc), Is.Null, "a symlink is not followed");
+
+            // A FIFO with no writer: a plain open would block for ever, and with it the reconcile loop and /readyz.
+            var fifo = Path.Combine(folder, "fifo.pid");
+            Assert.That(Process.Start("mkfifo", [fifo]).WaitForExit(5_000), Is.True);
+            var started = Stopwatch.StartNew();
+            Assert.That(PidFile.Find(fifo, Daemon.Keepalived, proc), Is.Null);
+            Assert.That(started.Elapsed, Is.LessThan(TimeSpan.FromSeconds(2)));
+
+            Assert.That(PidFile.Find(folder, Daemon.Keepalived, proc), Is.Null, "a folder");
+            File.WriteAllText(pidFile, "4242" + new string(' ', 100));
+            Assert.That(PidFile.Find(pidFile, Daemon.Keepalived, proc), Is.Null, "more than a pid");
         }
         finally
         {
@@ -102,6 +164,7 @@ public sealed class SignalTests
             {
                 Directory.CreateDirectory(Path.Combine(proc, pid.ToString()));
                 File.WriteAllText(Path.Combine(proc, pid.ToString(), "comm"), name + "\n");
+                File.WriteAllText(Path.Combine(proc, pid.ToString(), "cmdline"), $"/usr/sbin/{name}\0");
                 File.WriteAllText(Path.Combine(folder, $"{name}.pid"), pid.ToString());
             }
             var sender = new RecordingSender();

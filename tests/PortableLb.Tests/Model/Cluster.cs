@@ -15,12 +15,14 @@ internal static class Cluster
         return set.Snapshot;
     }
 
-    public static string Service(string name, string address = "192.0.2.10", string ports = "[{name: http, port: 80}]", string extraSpec = "", string ns = "default", string? annotation = null) => $$"""
+    public static string Service(string name, string address = "192.0.2.10", string ports = "[{name: http, port: 80}]", string extraSpec = "", string ns = "default", string? annotation = null, string created = "2026-01-01T00:00:00Z", string? uid = null) => $$"""
         apiVersion: v1
         kind: Service
         metadata:
           name: {{name}}
           namespace: {{ns}}
+          creationTimestamp: "{{created}}"
+          uid: "{{uid ?? name}}"
           annotations: {"portable-lb.io/addresses": "{{annotation ?? address}}"}
         spec:
           type: LoadBalancer

@@ -343,11 +343,84 @@ public sealed class DesiredStateBuilderTests
     }
 
     [Test]
-    public void The_first_Service_in_name_order_keeps_an_overlapping_address()
+    public void The_older_Service_keeps_an_overlapping_address_whatever_the_names()
     {
-        var result = Build(Service("b-prefix", address: "192.0.2.0/24") + Slice("b-prefix", TwoReady) + Service("a-ip", address: "192.0.2.10") + Slice("a-ip", TwoReady));
-        Assert.That(result.Services.Select(s => s.Name.Name), Is.EqualTo(new[] { "a-ip" }));
-        Assert.That(result.Errors.Single().ToString(), Does.Contain("Service default/b-prefix").And.Contain("overlaps 192.0.2.10, already served for Service default/a-ip"));
+        // a-evil sorts first by name and is newer: it must not take web's address over.
+        var result = Build(Service("web", address: "198.51.100.10", created: "2026-01-01T00:00:00Z") + Slice("web", TwoReady)
+            + Service("a-evil", address: "198.51.100.0/24", created: "2026-03-01T00:00:00Z") + Slice("a-evil", TwoReady));
+        Assert.That(result.Services.Select(s => s.Name.Name), Is.EqualTo(new[] { "web" }));
+        Assert.That(result.Errors.Single().ToString(), Does.StartWith("Service default/a-evil: spec.ports: 198.51.100.0/24 TCP/80 overlaps 198.51.100.10, already served for Service default/web"));
+    }
+
+    [Test]
+    public void Between_Services_of_the_same_age_the_uid_decides_and_the_output_stays_in_name_order()
+    {
+        var result = Build(Service("b", address: "198.51.100.10", uid: "1111") + Slice("b", TwoReady)
+            + Service("a", address: "198.51.100.10", uid: "2222") + Slice("a", TwoReady)
+            + Service("c", address: "198.51.100.20", uid: "0000") + Slice("c", TwoReady));
+        Assert.That(result.Services.Select(s => s.Name.Name), Is.EqualTo(new[] { "b", "c" }));
+        Assert.That(result.Errors.Single().Object.Name, Is.EqualTo("a"));
+    }
+
+    // Each of these would become a local route in the LB pod's own namespace.
+    [TestCase("10.0.0.0/16", "the BGP peer (bgp.peers), 10.0.0.5")]
+    [TestCase("10.0.0.5", "the BGP peer (bgp.peers), 10.0.0.5")]
+    [TestCase("10.244.0.10", "this pod's address (--pod-ip), 10.244.0.10")]
+    [TestCase("192.0.2.0/24", "this node's address (--node-ip), 192.0.2.1")]
+    [TestCase("127.0.0.1", "loopback (127.0.0.0/8)")]
+    [TestCase("169.254.1.1", "link-local (169.254.0.0/16)")]
+    [TestCase("224.0.0.5", "multicast (224.0.0.0/4)")]
+    [TestCase("255.255.255.255", "broadcast (255.255.255.255)")]
+    [TestCase("0.0.0.0", "\"this network\" (0.0.0.0/8)")]
+    [TestCase("::1", "loopback (::1)")]
+    [TestCase("fe80::1", "link-local (fe80::/10)")]
+    public void A_Service_may_not_claim_an_address_the_pod_needs_or_a_special_purpose_one(string address, string conflict)
+    {
+        var result = Build(Service("web", address: address) + Slice("web", TwoReady), Tune("bgp: {peers: [10.0.0.5]}"));
+        Assert.That(result.State.VirtualServers, Is.Empty);
+        Assert.That(result.Errors.Single().ToString(), Does.Contain($"metadata.annotations[\"portable-lb.io/addresses\"]: ").And.Contain($"overlaps {conflict}; a Service may not claim it"));
+    }
+
+    [Test]
+    public void Too_many_addresses_or_virtual_servers_for_one_Service_are_rejected_before_any_work()
+    {
+        var many = string.Join(",", Enumerable.Range(1, ServiceAddresses.MaxAddresses + 1).Select(i => $"198.51.100.{i}"));
+        var result = Build(Service("web", annotation: many) + Slice("web", TwoReady));
+        Assert.That(result.Errors.Single().ToString(), Does.Contain($"lists {ServiceAddresses.MaxAddresses + 1} addresses; a Service may have at most {ServiceAddresses.MaxAddresses}"));
+
+        var ports = "[" + string.Join(", ", Enumerable.Range(1, 100).Select(p => $"{{name: p{p}, port: {p}}}")) + "]";
+        var addresses = string.Join(",", Enumerable.Range(1, 11).Select(i => $"198.51.100.{i}"));
+        result = Build(Service("web", annotation: addresses, ports: ports) + Slice("web", TwoReady));
+        Assert.That(result.Errors.Single().ToString(), Does.Contain("11 addresses × 100 ports make 1100 virtual servers; a Service may have at most 1024"));
+    }
+
+    [Test]
+    public void Past_the_total_of_real_servers_the_newest_Service_is_rejected()
+    {
+        var endpoints = "[" + string.Join(", ", Enumerable.Range(0, DesiredStateBuilder.MaxRealServers / 2).Select(i => $"{{addresses: [10.{i / 65536 + 10}.{i / 256 % 256}.{i % 256}]}}")) + "]";
+        var result = Build(Service("old", address: "198.51.100.1", created: "2026-01-01T00:00:00Z") + Slice("old", endpoints)
+            + Service("older", address: "198.51.100.2", created: "2025-01-01T00:00:00Z") + Slice("older", endpoints)
+            + Service("new", address: "198.51.100.3", created: "2026-06-01T00:00:00Z") + Slice("new", TwoReady));
+        Assert.That(result.Services.Select(s => s.Name.Name), Is.EqualTo(new[] { "old", "older" }));
+        Assert.That(result.Errors.Single().ToString(), Does.StartWith("Service default/new: spec: its 2 real servers would bring the total past 50,000"));
+    }
+
+    [TestCase("0.0.0.0", "\"this network\" (0.0.0.0/8)")]
+    [TestCase("224.0.0.1", "multicast (224.0.0.0/4)")]
+    [TestCase("127.0.0.1", "loopback (127.0.0.0/8)")]
+    public void An_endpoint_at_a_special_purpose_address_is_skipped_naming_its_field(string address, string range)
+    {
+        var result = Build(Service("web") + Slice("web", $"[{{addresses: [10.244.1.1]}}, {{addresses: [\"{address}\"]}}]", name: "web-x"));
+        Assert.That(result.Errors.Single().ToString(), Is.EqualTo($"EndpointSlice default/web-x: endpoints[1].addresses[0]: {address} is in {range}, never a pod's address; the endpoint is skipped"));
+        Assert.That(result.State.VirtualServers.Single().RealServers.Select(r => r.Address.ToString()), Is.EqualTo(new[] { "10.244.1.1" }));
+    }
+
+    [Test]
+    public void An_endpoint_at_the_Services_own_address_is_skipped()
+    {
+        var result = Build(Service("web", address: "198.51.100.10") + Slice("web", "[{addresses: [10.244.1.1]}, {addresses: [198.51.100.10]}]"));
+        Assert.That(result.Errors.Single().ToString(), Does.Contain("an endpoint of this Service is at 198.51.100.10, its own load-balancer address"));
+        Assert.That(result.State.VirtualServers.Single().RealServers.Select(r => r.Address.ToString()), Is.EqualTo(new[] { "10.244.1.1" }));
     }
 
     [Test]

@@ -17,7 +17,8 @@ namespace PortableLb.Tests.Reconcile;
 [CancelAfter(20_000)]
 public sealed class ReconcileLoopTests
 {
-    private static readonly ReconcileLoopOptions Options = new(Debounce: TimeSpan.FromMilliseconds(30), InitialRetry: TimeSpan.FromMilliseconds(500), MaxRetry: TimeSpan.FromSeconds(30));
+    // No resync: these tests count every timer the loop makes; the resync has its own test.
+    private static readonly ReconcileLoopOptions Options = new(Debounce: TimeSpan.FromMilliseconds(30), InitialRetry: TimeSpan.FromMilliseconds(500), MaxRetry: TimeSpan.FromSeconds(30)) { Resync = Timeout.InfiniteTimeSpan };
 
     private sealed class StubSource : IClusterSource
     {
@@ -27,6 +28,7 @@ public sealed class ReconcileLoopTests
         public Task Ready => _ready.Task;
         public ChangeSignal Changes { get; } = new();
         public ClusterSnapshot Snapshot() => _snapshot;
+        public IReadOnlyList<SourceHealth> Health() => [];
         public Task RunAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
         public void MarkReady() => _ready.TrySetResult();

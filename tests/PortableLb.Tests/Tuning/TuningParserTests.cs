@@ -121,6 +121,30 @@ public sealed class TuningParserTests
         Assert.That(Errors(yaml).Single(), Does.StartWith("virtualServer.healthCheck.path: "));
     }
 
+    [Test]
+    public void An_http_path_longer_than_keepalived_keeps_on_one_line_is_rejected()
+    {
+        Assert.That(Errors($"virtualServer: {{healthCheck: {{path: /{new string('a', TuningParser.MaxHttpPathLength - 1)}}}}}"), Is.Empty);
+        Assert.That(Errors($"virtualServer: {{healthCheck: {{path: /{new string('a', TuningParser.MaxHttpPathLength)}}}}}"),
+            Is.EqualTo(new[] { $"virtualServer.healthCheck.path: is {TuningParser.MaxHttpPathLength + 1} characters long; at most {TuningParser.MaxHttpPathLength} (keepalived splits config lines longer than 1024 bytes)" }));
+    }
+
+    [TestCase("bgp: {routerId: 0.0.0.0}", "bgp.routerId: 0.0.0.0 is not a valid BGP identifier (RFC 6286)")]
+    [TestCase("bgp: {nextHop: 0.0.0.0}", "bgp.nextHop: 0.0.0.0 is in \"this network\" (0.0.0.0/8); a next-hop must be an address the router can forward to")]
+    [TestCase("bgp: {nextHop: 224.0.0.1}", "bgp.nextHop: 224.0.0.1 is in multicast (224.0.0.0/4); a next-hop must be an address the router can forward to")]
+    [TestCase("bgp: {nextHop: \"::\"}", "bgp.nextHop: :: is in the unspecified address (::); a next-hop must be an address the router can forward to")]
+    public void An_unusable_router_id_or_next_hop_is_rejected_by_its_field(string yaml, string error) =>
+        Assert.That(Errors(yaml), Is.EqualTo(new[] { error }));
+
+    [TestCase("a: &a [*a]")]
+    [TestCase("metadata: &m {name: x, labels: *m}")]
+    public void A_self_referencing_alias_is_an_error_not_a_crash(string yaml) =>
+        Assert.That(Errors(yaml).Single(), Does.Contain("refers to a node that contains it"));
+
+    [Test]
+    public void Deep_nesting_is_an_error_not_a_crash() =>
+        Assert.That(Errors(new string('[', 200_000)).Single(), Does.Contain("nests deeper than 64 levels"));
+
     [TestCase("/")]
     [TestCase("/healthz")]
     [TestCase("/api/v1/ready?verbose=1&x=%20y")]

@@ -67,8 +67,9 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
                 if (mustList)
                 {
                     await ListAsync(cancellationToken).ConfigureAwait(false);
+                    // The backoff is reset by the watch's first event, not here: a list that succeeds only for its
+                    // watch to fail at once must not start every retry from the shortest wait.
                     mustList = false;
-                    backoff.Reset();
                 }
                 mustList = await WatchAsync(backoff, cancellationToken).ConfigureAwait(false);
             }

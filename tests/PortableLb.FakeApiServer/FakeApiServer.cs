@@ -69,6 +69,9 @@ public sealed class FakeApiServer : IAsyncDisposable
     /// <summary>Whether a 410 is an HTTP status on the watch request or, as the real server does, an ERROR event in the stream.</summary>
     public bool GoneAsErrorEvent { get; set; } = true;
 
+    /// <summary>Every watch expires at once, even from the version a list just returned: a server whose watch cache lags its lists.</summary>
+    public bool WatchesExpireAtOnce { get; set; }
+
     public int ActiveWatches { get { lock (_watches) return _watches.Count; } }
 
     public static async Task<FakeApiServer> StartAsync(FakeApiServerOptions? options = null)
@@ -225,7 +228,7 @@ public sealed class FakeApiServer : IAsyncDisposable
 
         var channel = Channel.CreateUnbounded<string>();
         var stream = new WatchStream(context, channel, path, bookmarks);
-        if (!_store.Subscribe(path.Resource, path.Namespace, selector, from, stream, out var replay))
+        if (WatchesExpireAtOnce || !_store.Subscribe(path.Resource, path.Namespace, selector, from, stream, out var replay))
         {
             if (!GoneAsErrorEvent)
             {

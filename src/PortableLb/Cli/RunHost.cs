@@ -118,7 +118,8 @@ public static partial class RunHost
 
     private static void Watched<T>(IServiceCollection services, string task)
         where T : BackgroundService =>
-        services.AddHostedService(provider => new WatchedService(provider.GetRequiredService<T>(), task, provider.GetRequiredService<BackgroundFaults>()));
+        // Not AddHostedService: it adds one registration per implementation type, and every one of these is a WatchedService.
+        services.AddSingleton<IHostedService>(provider => new WatchedService(provider.GetRequiredService<T>(), task, provider.GetRequiredService<BackgroundFaults>()));
 
     private static partial class Log
     {

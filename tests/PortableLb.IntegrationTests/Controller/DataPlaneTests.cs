@@ -69,11 +69,42 @@ public sealed class DataPlaneTests
     }
 
     [Test]
+    public async Task Only_routes_with_our_protocol_are_ever_removed_and_an_earlier_runs_are_cleaned_up()
+    {
+        Daemons.Require("ip", "nft");
+        Daemons.RequireRoot();
+        var ns = $"plb-dp-{Guid.NewGuid().ToString("N")[..8]}";
+        await Ip("netns", "add", ns);
+        try
+        {
+            await Ip("-n", ns, "link", "set", "lo", "up");
+            // Someone else's local route (the pod's own address, say) and one an earlier run of ours left behind.
+            await Ip("-n", ns, "route", "add", "local", "198.51.100.77", "dev", "lo", "table", "local", "proto", "static");
+            await Ip("-n", ns, "route", "add", "local", "198.51.100.99", "dev", "lo", "table", "local", "proto", DataPlane.RouteProtocol.ToString());
+
+            var dataPlane = new DataPlane(new InNamespace(ns));
+            await dataPlane.ApplyAsync(State("198.51.100.10"), CancellationToken.None);
+            var routes = await Ip("-n", ns, "route", "show", "table", "local");
+            Assert.That(routes, Does.Contain($"local 198.51.100.10 dev lo proto {DataPlane.RouteProtocol}"));
+            Assert.That(routes, Does.Not.Contain("198.51.100.99"), "the earlier run's route is gone");
+            Assert.That(routes, Does.Contain("local 198.51.100.77 dev lo proto static"), "a route that is not ours stays");
+
+            await dataPlane.ApplyAsync(State(), CancellationToken.None);
+            routes = await Ip("-n", ns, "route", "show", "table", "local");
+            Assert.That(routes, Does.Not.Contain("198.51.100.10").And.Contain("198.51.100.77"));
+        }
+        finally
+        {
+            await Ip("netns", "del", ns);
+        }
+    }
+
+    [Test]
     public async Task Without_the_tools_every_step_becomes_a_warning_not_a_crash()
     {
         var dataPlane = new DataPlane(new MissingTools(), procSys: "/nonexistent");
         var result = await dataPlane.ApplyAsync(State("198.51.100.10", "203.0.113.0/24"), CancellationToken.None);
-        Assert.That(result.Warnings, Has.Some.StartsWith("ip route replace local 198.51.100.10/32").And.Some.StartsWith("nft:"));
+        Assert.That(result.Warnings, Has.Some.StartsWith("ip route replace local 198.51.100.10/32 dev lo proto 201").And.Some.StartsWith("nft:"));
     }
 
     private sealed class MissingTools : IProcessRunner

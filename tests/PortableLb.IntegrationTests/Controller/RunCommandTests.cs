@@ -35,7 +35,7 @@ public sealed class RunCommandTests
         _root = Directory.CreateTempSubdirectory("portable-lb-run-").FullName;
         _objects = Directory.CreateDirectory(Path.Combine(_root, "objects")).FullName;
         _run = Directory.CreateDirectory(Path.Combine(_root, "run")).FullName;
-        File.WriteAllText(Path.Combine(_objects, "service.yaml"), Service("127.0.0.77"));
+        File.WriteAllText(Path.Combine(_objects, "service.yaml"), Service("198.51.100.77"));
         File.WriteAllText(Path.Combine(_objects, "slice.yaml"), Slice(2));
         File.WriteAllText(Path.Combine(_root, "tuning.yaml"), "bgp: {peers: [127.0.0.2], holdTime: 9}\n");
     }
@@ -76,13 +76,13 @@ public sealed class RunCommandTests
         return File.Exists(path) ? File.ReadAllLines(path) : [];
     }
 
-    private Process StartController(Action<ProcessStartInfo>? configure = null, int port = 0)
+    private Process StartController(Action<ProcessStartInfo>? configure = null, int port = 0, string host = "127.0.0.1")
     {
         Daemons.Require("keepalived", "exabgp");
         var process = ControllerProcess.Start(
         [
             "--objects", _objects, "--tuning", Path.Combine(_root, "tuning.yaml"),
-            "--node-ip", "127.0.0.1", "--pod-ip", "127.0.0.1", "--config-dir", _run, "--listen", $"127.0.0.1:{port}",
+            "--node-ip", "127.0.0.1", "--pod-ip", "127.0.0.1", "--config-dir", _run, "--listen", $"{host}:{port}",
             "--keepalived-pidfile", Path.Combine(_run, "keepalived.pid"), "--exabgp-pidfile", Path.Combine(_run, "exabgp.pid"),
             "--withdraw-grace", "2", "--debounce", "30", "--data-plane", "off",
         ], configure: configure);
@@ -103,7 +103,7 @@ public sealed class RunCommandTests
 
         await Eventually.True(() => Ipvs.Contains("real_server 10.244.0.3 8080"), "the first render");
         await Eventually.True(() => Signals("keepalived").Length >= 1 && Signals("exabgp").Length >= 1, "the first reloads");
-        Assert.That(Exabgp, Does.Contain("route 127.0.0.77/32 next-hop 127.0.0.1;"));
+        Assert.That(Exabgp, Does.Contain("route 198.51.100.77/32 next-hop 127.0.0.1;"));
 
         // Scale up: only keepalived's file changes, so only keepalived is reloaded.
         var exabgpReloads = Signals("exabgp").Length;
@@ -113,7 +113,7 @@ public sealed class RunCommandTests
 
         // Every endpoint gone: the virtual server and the route go; exabgp reloads to withdraw.
         await File.WriteAllTextAsync(Path.Combine(_objects, "slice.yaml"), Slice(0));
-        await Eventually.True(() => !Exabgp.Contains("route 127.0.0.77/32") && Signals("exabgp").Length > exabgpReloads, "the withdrawal");
+        await Eventually.True(() => !Exabgp.Contains("route 198.51.100.77/32") && Signals("exabgp").Length > exabgpReloads, "the withdrawal");
 
         Assert.That(Signals("keepalived"), Is.All.EqualTo("HUP"));
         Assert.That(Signals("exabgp"), Is.All.EqualTo("USR1"));
@@ -128,13 +128,13 @@ public sealed class RunCommandTests
         await Eventually.True(() => Signals("keepalived").Length >= 1, "the first reload");
 
         var service = Path.Combine(_objects, "service.yaml");
-        for (var i = 1; i <= 500; i++) await File.WriteAllTextAsync(service, Service($"127.0.{i / 250 + 1}.{i % 250 + 1}"));
-        await Eventually.True(() => Ipvs.Contains("virtual_server 127.0.3.1 80"), "the last of 500 states (127.0.3.1)");
+        for (var i = 1; i <= 500; i++) await File.WriteAllTextAsync(service, Service($"198.51.{i / 250 + 1}.{i % 250 + 1}"));
+        await Eventually.True(() => Ipvs.Contains("virtual_server 198.51.3.1 80"), "the last of 500 states (198.51.3.1)");
         await Task.Delay(500); // a late reconcile would show up here as another reload
 
         var reloads = Signals("keepalived").Length;
         Assert.That(reloads, Is.LessThan(100), $"{reloads} reloads for 500 changes");
-        Assert.That(Ipvs, Does.Contain("virtual_server 127.0.3.1 80"));
+        Assert.That(Ipvs, Does.Contain("virtual_server 198.51.3.1 80"));
     }
 
     [Test]
@@ -144,12 +144,12 @@ public sealed class RunCommandTests
         StandIn("exabgp");
         await Eventually.True(() => File.Exists(Path.Combine(_run, "keepalived.pid")) && File.Exists(Path.Combine(_run, "exabgp.pid")), "the stand-ins to start");
         var controller = StartController();
-        await Eventually.True(() => Exabgp.Contains("route 127.0.0.77/32"), "the announcement");
+        await Eventually.True(() => Exabgp.Contains("route 198.51.100.77/32"), "the announcement");
         var reloadsBefore = Signals("exabgp").Length;
 
         var clock = Stopwatch.StartNew();
         Assert.That(Syscall.Kill(controller.Id, 15), Is.Zero);
-        await Eventually.True(() => !Exabgp.Contains("route 127.0.0.77/32") && Signals("exabgp").Length > reloadsBefore, "the withdrawal");
+        await Eventually.True(() => !Exabgp.Contains("route 198.51.100.77/32") && Signals("exabgp").Length > reloadsBefore, "the withdrawal");
         var withdrawnAt = clock.Elapsed;
         await controller.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
 
@@ -182,12 +182,12 @@ public sealed class RunCommandTests
         StandIn("exabgp");
         await Eventually.True(() => File.Exists(Path.Combine(_run, "keepalived.pid")) && File.Exists(Path.Combine(_run, "exabgp.pid")), "the stand-ins to start");
         StartController();
-        await Eventually.True(() => Exabgp.Contains("route 127.0.0.77/32"), "the announcement");
+        await Eventually.True(() => Exabgp.Contains("route 198.51.100.77/32"), "the announcement");
 
         var stand = _processes.Single(p => p.StartInfo.FileName == keepalived);
         var clock = Stopwatch.StartNew();
         stand.Kill();
-        await Eventually.True(() => !Exabgp.Contains("route 127.0.0.77/32"), "the withdrawal", TimeSpan.FromSeconds(1));
+        await Eventually.True(() => !Exabgp.Contains("route 198.51.100.77/32"), "the withdrawal", TimeSpan.FromSeconds(1));
         await TestContext.Out.WriteLineAsync($"keepalived killed; exabgp.conf without the route after {clock.ElapsedMilliseconds} ms");
         Assert.That(Exabgp, Does.Contain("neighbor 127.0.0.2"), "the session stays; only the route goes");
     }
@@ -226,6 +226,33 @@ public sealed class RunCommandTests
 
     private static int InotifyWatches(int pid) => Directory.EnumerateFiles($"/proc/{pid}/fdinfo")
         .Sum(fd => { try { return File.ReadLines(fd).Count(line => line.StartsWith("inotify wd:", StringComparison.Ordinal)); } catch (IOException) { return 0; } });
+
+    [Test]
+    public async Task An_empty_listen_host_answers_probes_over_IPv4_and_IPv6()
+    {
+        // A free port on both families: probes on IPv6-only clusters come over IPv6.
+        var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.IPv6Any, 0);
+        probe.Server.DualMode = true;
+        probe.Start();
+        var port = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        StartController(port: port, host: "");
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        foreach (var address in new[] { "127.0.0.1", "[::1]" })
+        {
+            await Eventually.True(async () =>
+            {
+                try
+                {
+                    return (await http.GetAsync($"http://{address}:{port}/healthz")).IsSuccessStatusCode;
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            }, $"/healthz on {address}");
+        }
+    }
 
     [Test]
     public async Task Without_any_Kubernetes_configuration_it_says_so_and_exits_2()

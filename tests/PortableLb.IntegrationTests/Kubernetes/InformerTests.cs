@@ -219,6 +219,45 @@ public sealed class InformerTests
     }
 
     [Test]
+    public async Task Watches_that_expire_right_after_each_list_are_retried_with_backoff_not_in_a_tight_loop()
+    {
+        var (informer, _) = Start(Fast with { InitialBackoff = TimeSpan.FromMilliseconds(100), MaxBackoff = TimeSpan.FromSeconds(1) });
+        await informer.Ready.WaitAsync(TimeSpan.FromSeconds(10));
+        _server.WatchesExpireAtOnce = true;
+        _server.DropWatches();
+        var before = Lists();
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        // Without backoff this was about 90 lists a second; with it, 100 ms doubling to 1 s allows a handful.
+        Assert.That(Lists() - before, Is.InRange(1, 12));
+
+        _server.WatchesExpireAtOnce = false;
+        _server.Store.Apply(Resources.Services, TestObjects.Service("after"));
+        await Converged(informer, "once watches work again");
+    }
+
+    [Test]
+    public async Task Lost_access_shows_as_a_failure_with_its_start_and_clears_when_access_returns()
+    {
+        _server.Store.Apply(Resources.Services, TestObjects.Service("a"));
+        var (informer, _) = Start();
+        await informer.Ready.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(informer.CurrentFailure, Is.Null);
+
+        var revokedAt = DateTimeOffset.UtcNow;
+        _server.SetTokens("another-token");
+        _server.DropWatches();
+        await Eventually.True(() => informer.CurrentFailure is { AccessDenied: true }, "the 401 to be seen");
+        await Task.Delay(300);
+        var failure = informer.CurrentFailure!;
+        Assert.That(failure.Since, Is.InRange(revokedAt, revokedAt + TimeSpan.FromSeconds(2)), "the start of the outage, not of the last attempt");
+        Assert.That(failure.Error, Does.Contain("401"));
+        Assert.That(Names(informer), Is.EqualTo(new[] { "a" }), "the last known objects stay");
+
+        _server.SetTokens("test-token");
+        await Eventually.True(() => informer.CurrentFailure is null, "access to return");
+    }
+
+    [Test]
     public async Task A_wrong_token_is_refused_and_never_reports_a_world()
     {
         _server.SetTokens("another-token");

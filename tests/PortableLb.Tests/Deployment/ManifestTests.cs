@@ -61,7 +61,8 @@ public sealed class ManifestTests
         Assert.That(objects.OfType<NamespaceObject>().Count(), Is.EqualTo(1));
         var role = objects.OfType<RoleObject>().Single();
         var grants = role.Rules
-            .SelectMany(r => r.ApiGroups.SelectMany(g => r.Resources.SelectMany(res => r.Verbs.Select(v => $"{(g.Length == 0 ? "core" : g)} {res} {v}"))))
+            .SelectMany(r => r.ApiGroups.SelectMany(g => r.Resources.SelectMany(res => r.Verbs.Select(v =>
+                $"{(g.Length == 0 ? "core" : g)} {res} {v}{(r.ResourceNames is { } names ? $" [{string.Join(",", names)}]" : "")}"))))
             .Order(StringComparer.Ordinal)
             .ToList();
         Assert.That(grants, Is.EqualTo(new[]
@@ -69,14 +70,18 @@ public sealed class ManifestTests
             "coordination.k8s.io leases create",
             "coordination.k8s.io leases get",
             "coordination.k8s.io leases update",
-            "core configmaps get", "core configmaps list", "core configmaps watch",
+            "core configmaps get [portable-lb-tuning]", "core configmaps list [portable-lb-tuning]", "core configmaps watch [portable-lb-tuning]",
             "core events create",
-            "core secrets get", "core secrets list", "core secrets watch",
+            "core secrets get [portable-lb-bgp-password]", "core secrets list [portable-lb-bgp-password]", "core secrets watch [portable-lb-bgp-password]",
             "core services get", "core services list", "core services watch",
             "core services/status patch",
             "discovery.k8s.io endpointslices get", "discovery.k8s.io endpointslices list", "discovery.k8s.io endpointslices watch",
             "events.k8s.io events create",
         }.Order(StringComparer.Ordinal)));
+        // The names the Role allows are the names the controller is told to read.
+        var env = objects.OfType<DeploymentObject>().Single(d => d.Metadata.Name == "portable-lb").Spec.Template.Spec.Containers.Single(c => c.Name == "ipvs").Env!;
+        Assert.That(env.Single(e => e.Name == "PORTABLE_LB_TUNING_CONFIGMAP").Value, Does.EndWith("/portable-lb-tuning"));
+        Assert.That(env.Single(e => e.Name == "PORTABLE_LB_BGP_PASSWORD_SECRET").Value, Is.EqualTo("portable-lb-bgp-password"));
         var binding = objects.OfType<RoleBindingObject>().Single();
         var account = objects.OfType<ServiceAccountObject>().Single();
         Assert.That(binding.RoleRef.Name, Is.EqualTo(role.Metadata.Name));

@@ -86,6 +86,47 @@ public sealed class ReconcilerTests
     }
 
     [Test]
+    public async Task A_config_file_deleted_or_edited_behind_its_back_is_rewritten_and_its_daemon_reloaded()
+    {
+        await Reconcile(Web);
+        var ipvs = File.ReadAllText(IpvsPath);
+        _reloader.Reloaded.Clear();
+
+        // `keepalived -t` passes a missing file, and keepalived restart-loops on it: the live state is the disk.
+        File.Delete(IpvsPath);
+        var outcome = await Reconcile(Web);
+        Assert.That(outcome.Result, Is.EqualTo(ReconcileResult.Applied));
+        Assert.That(File.ReadAllText(IpvsPath), Is.EqualTo(ipvs));
+        Assert.That(_reloader.Reloaded, Is.EqualTo(new[] { Daemon.Keepalived }));
+
+        File.AppendAllText(ExabgpPath, "# edited by hand\n");
+        _reloader.Reloaded.Clear();
+        outcome = await Reconcile(Web);
+        Assert.That(outcome.Writes[ConfigFiles.Exabgp], Is.EqualTo(WriteOutcome.Written));
+        Assert.That(_reloader.Reloaded, Is.EqualTo(new[] { Daemon.Exabgp }));
+    }
+
+    [Test]
+    public async Task After_a_write_that_failed_halfway_the_daemon_whose_file_was_written_is_still_reloaded()
+    {
+        await Reconcile(Web);
+        _reloader.Reloaded.Clear();
+        // exabgp.conf cannot be replaced (a folder in its place stands in for a full disk) after ipvs.conf was.
+        File.Delete(ExabgpPath);
+        Directory.CreateDirectory(Path.Combine(ExabgpPath, "blocker"));
+        var moved = Web.Replace("10.244.1.2", "10.244.1.3");
+        Assert.ThrowsAsync<IOException>(() => Reconcile(moved));
+        Assert.That(File.ReadAllText(IpvsPath), Does.Contain("10.244.1.3"));
+        Assert.That(_reloader.Reloaded, Is.Empty, "nothing is signalled in the middle of a failed apply");
+
+        Directory.Delete(ExabgpPath, recursive: true);
+        var outcome = await Reconcile(moved);
+        Assert.That(outcome.Result, Is.EqualTo(ReconcileResult.Applied));
+        Assert.That(outcome.Writes[ConfigFiles.Ipvs], Is.EqualTo(WriteOutcome.Unchanged), "ipvs.conf already held the new text");
+        Assert.That(_reloader.Reloaded, Does.Contain(Daemon.Keepalived), "keepalived never loaded the ipvs.conf written before the failure");
+    }
+
+    [Test]
     public async Task An_endpoint_change_validates_and_reloads_keepalived_only()
     {
         await Reconcile(Web);

@@ -24,7 +24,7 @@ public sealed record ServiceAccountObject : KubeObject
     public bool? AutomountServiceAccountToken { get; init; }
 }
 
-public sealed record PolicyRule(List<string> ApiGroups, List<string> Resources, List<string> Verbs);
+public sealed record PolicyRule(List<string> ApiGroups, List<string> Resources, List<string> Verbs, List<string>? ResourceNames = null);
 
 public sealed record RoleObject : KubeObject
 {

@@ -12,22 +12,10 @@ public sealed class HostileManifestTests
 {
     private const string Web = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec: {type: LoadBalancer, ports: [{port: 80}]}\n";
 
-    /// <summary>The classic 581-byte "billion laughs": nine levels of ten aliases each, 10^9 nodes when expanded.</summary>
-    public static string BillionLaughs()
-    {
-        var lines = new List<string> { "apiVersion: v1", "kind: ConfigMap", "metadata: {name: lol}", "data:", "  a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]" };
-        for (var level = 'b'; level <= 'i'; level++)
-        {
-            var previous = (char)(level - 1);
-            lines.Add($"  {level}: &{level} [{string.Join(",", Enumerable.Repeat($"*{previous}", 9))}]");
-        }
-        return string.Join("\n", lines) + "\n";
-    }
-
     public static IEnumerable<TestCaseData> Bombs()
     {
         yield return new TestCaseData("metadata: &m {name: x, labels: *m}\n", "refers to a node that contains it").SetName("a self-referencing alias (64 bytes; was a stack overflow)");
-        yield return new TestCaseData(BillionLaughs(), "expands to more than 2,000,000 nodes").SetName("billion laughs (was 17.6 GB at 120 s)");
+        yield return new TestCaseData(HostileCorpus.BillionLaughs(), "expands to more than 2,000,000 nodes").SetName("billion laughs (was 17.6 GB at 120 s)");
         yield return new TestCaseData(new string('[', 200_000), "nests deeper than 64 levels").SetName("200,000 open brackets");
         yield return new TestCaseData(string.Concat(Enumerable.Repeat("{\"a\":", 5_000)) + "1" + new string('}', 5_000), "nests deeper than 64 levels").SetName("JSON 5,000 levels deep");
         yield return new TestCaseData("a: &a [" + string.Join(",", Enumerable.Repeat("\"" + new string('x', 1_000_000) + "\"", 1)) + "]\nb: [" + string.Join(",", Enumerable.Repeat("*a", 100)) + "]\n", "expands to more than 64 MiB of text").SetName("a long string repeated by aliases");

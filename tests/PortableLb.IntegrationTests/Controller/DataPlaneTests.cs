@@ -35,8 +35,8 @@ public sealed class DataPlaneTests
         return DesiredStateBuilder.Build(snapshot, PortableLb.Tuning.TuningSettings.Default, NodeAddresses.None).State;
     }
 
-    [Test]
-    public async Task Addresses_become_local_prefixes_get_marks_and_what_goes_away_is_removed()
+    /// <summary>A fresh network namespace with its loopback up, for the length of one test.</summary>
+    private static async Task InNewNamespace(Func<string, Task> test)
     {
         Daemons.Require("ip", "nft");
         Daemons.RequireRoot();
@@ -45,6 +45,19 @@ public sealed class DataPlaneTests
         try
         {
             await Ip("-n", ns, "link", "set", "lo", "up");
+            await test(ns);
+        }
+        finally
+        {
+            await Ip("netns", "del", ns);
+        }
+    }
+
+    [Test]
+    public async Task Addresses_become_local_prefixes_get_marks_and_what_goes_away_is_removed()
+    {
+        await InNewNamespace(async ns =>
+        {
             var dataPlane = new DataPlane(new InNamespace(ns));
 
             var both = State("198.51.100.10", "203.0.113.0/24");
@@ -61,23 +74,14 @@ public sealed class DataPlaneTests
             Assert.That(routes, Does.Contain("local 198.51.100.10 dev lo").And.Not.Contain("203.0.113.0/24"));
             rules = (await new InNamespace(ns).RunAsync("nft", ["list", "table", "inet", DataPlane.NftTable], null, TimeSpan.FromSeconds(10), CancellationToken.None)).StandardOutput;
             Assert.That(rules, Does.Not.Contain("meta mark set"));
-        }
-        finally
-        {
-            await Ip("netns", "del", ns);
-        }
+        });
     }
 
     [Test]
     public async Task Only_routes_with_our_protocol_are_ever_removed_and_an_earlier_runs_are_cleaned_up()
     {
-        Daemons.Require("ip", "nft");
-        Daemons.RequireRoot();
-        var ns = $"plb-dp-{Guid.NewGuid().ToString("N")[..8]}";
-        await Ip("netns", "add", ns);
-        try
+        await InNewNamespace(async ns =>
         {
-            await Ip("-n", ns, "link", "set", "lo", "up");
             // Someone else's local route (the pod's own address, say) and one an earlier run of ours left behind.
             await Ip("-n", ns, "route", "add", "local", "198.51.100.77", "dev", "lo", "table", "local", "proto", "static");
             await Ip("-n", ns, "route", "add", "local", "198.51.100.99", "dev", "lo", "table", "local", "proto", DataPlane.RouteProtocol.ToString());
@@ -92,11 +96,7 @@ public sealed class DataPlaneTests
             await dataPlane.ApplyAsync(State(), CancellationToken.None);
             routes = await Ip("-n", ns, "route", "show", "table", "local");
             Assert.That(routes, Does.Not.Contain("198.51.100.10").And.Contain("198.51.100.77"));
-        }
-        finally
-        {
-            await Ip("netns", "del", ns);
-        }
+        });
     }
 
     [Test]

@@ -164,6 +164,45 @@ public sealed class ReconcileLoopTests
     }
 
     [Test]
+    public async Task Without_any_change_a_resync_pass_restores_a_config_file_deleted_behind_its_back()
+    {
+        // A loop of its own, with the resync on, in a folder of its own.
+        _source.MarkReady();
+        var folder = Directory.CreateDirectory(Path.Combine(_folder, "resync")).FullName;
+        var ipvs = Path.Combine(folder, "ipvs.conf");
+        var time = new CountingTime();
+        var source = new StubSource();
+        var reconciler = new Reconciler(TemplateSet.Embedded(), new FlakyValidator(), new SkippedValidation("exabgp"), new ScriptedReloader(), new ConfigFiles(folder));
+        var loop = new ReconcileLoop(source, new FixedTuning(), reconciler, Node, null, Options with { Resync = TimeSpan.FromSeconds(30) }, new ReconcileStatus(), NullLogger<ReconcileLoop>.Instance, time);
+        using var stop = new CancellationTokenSource();
+        var running = Task.Run(() => loop.RunAsync(stop.Token));
+        source.Publish(Web(2));
+        source.MarkReady();
+        await Eventually(() => File.Exists(ipvs) && time.TimersCreated >= 1);
+        var written = File.ReadAllText(ipvs);
+
+        File.Delete(ipvs);
+        time.Advance(TimeSpan.FromSeconds(29));
+        await Settle();
+        Assert.That(File.Exists(ipvs), Is.False, "not before the resync interval");
+        time.Advance(TimeSpan.FromSeconds(1));
+        await Eventually(() => time.TimersCreated >= 2);
+        time.Advance(TimeSpan.FromMilliseconds(30));
+        await Eventually(() => File.Exists(ipvs));
+        Assert.That(File.ReadAllText(ipvs), Is.EqualTo(written));
+
+        await stop.CancelAsync();
+        try
+        {
+            await running.WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopped mid-pass: the loop's own way of ending.
+        }
+    }
+
+    [Test]
     public async Task A_change_waits_out_the_debounce_and_a_burst_within_it_becomes_one_reconcile_of_the_last_state()
     {
         _source.MarkReady();

@@ -44,6 +44,7 @@ var imagePrerequisites = new (string Needed, string Package)[]
     ("/usr/lib/podman/netavark", "netavark"),
     ("/usr/lib/podman/aardvark-dns", "aardvark-dns"),
     ("/usr/libexec/podman/catatonit", "catatonit"), // the infra container of every pod
+    ("iptables", "iptables"),                       // netavark 1.4's firewall driver, for the build's network
     ("debootstrap", "debootstrap"),
 };
 

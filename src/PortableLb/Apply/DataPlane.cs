@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using PortableLb.Common;
 using PortableLb.Model;
+using PortableLb.Tuning;
 
 namespace PortableLb.Apply;
 
@@ -13,8 +14,9 @@ public sealed record DataPlaneResult(IReadOnlyList<string> Warnings);
 /// <summary>
 /// What the LB pod's own network namespace needs besides IPVS, reconciled like the config files:
 /// each Service address is accepted as local (thesis 5.3: "a routing rule to accept the packets toward those IPs
-/// as local"), prefix addresses get the packet marks their fwmark virtual servers match, and the IPVS sysctls that
-/// make removal and draining safe are checked. Without NET_ADMIN, or on a kernel without IPVS, each step that cannot
+/// as local"), prefix addresses get the packet marks their fwmark virtual servers match, what IPVS NAT forwards is
+/// masqueraded so replies come back through this pod, and the sysctls that make removal, draining and the NAT
+/// return path work are checked. Without NET_ADMIN, or on a kernel without IPVS, each step that cannot
 /// be done becomes a warning, never a crash.
 /// </summary>
 public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys")
@@ -42,6 +44,15 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
         ("net/ipv4/vs/expire_nodest_conn", "1"),
         ("net/ipv4/vs/expire_quiescent_template", "1"),
         ("net/ipv4/vs/conntrack", "1"),
+    ];
+
+    /// <summary>
+    /// NAT's return path: a reply, once de-masqueraded, is addressed to the client, so this pod forwards it (and IPVS
+    /// reverses its NAT in the forward hook). A pod's namespace starts with forwarding off, which drops every reply.
+    /// </summary>
+    public static readonly IReadOnlyList<(string Key, string Value)> NatSysctls =
+    [
+        ("net/ipv4/ip_forward", "1"),
     ];
 
     private HashSet<IPNetwork>? _routes;
@@ -76,13 +87,17 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
             else warnings.Add($"nft: the packet-mark rules were not installed: {result.StandardError.Trim()}");
         }
 
-        if (state.VirtualServers.Count > 0) CheckSysctls(warnings);
+        if (state.VirtualServers.Count > 0) CheckSysctls(Sysctls, warnings);
+        if (state.VirtualServers.Any(v => v.Forwarding == Forwarding.Nat)) CheckSysctls(NatSysctls, warnings);
         return new DataPlaneResult(warnings);
     }
 
     /// <summary>
     /// The whole table, replaced atomically by one `nft -f`: a mark per fwmark virtual server, set before routing so
-    /// IPVS sees it. An empty table is kept rather than deleted, so the next apply is a plain replacement.
+    /// IPVS sees it; and the masquerade of what IPVS NAT forwards to its real servers. Without the masquerade, a web
+    /// pod on another node answers the client through its own node, the reply bypasses IPVS and the connection
+    /// breaks; with it, the reply comes back here. DR and TUN keep the client's address and need no masquerade.
+    /// An empty table is kept rather than deleted, so the next apply is a plain replacement.
     /// </summary>
     public static string Ruleset(DesiredState state)
     {
@@ -97,6 +112,15 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
             var family = mark.Prefix.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? "ip" : "ip6";
             var protocol = mark.Protocol.ToString().ToLowerInvariant();
             text.Append(CultureInfo.InvariantCulture, $"        {family} daddr {mark.Prefix} {protocol} dport {mark.Port} meta mark set {mark.Mark}\n");
+        }
+        text.Append("    }\n");
+        text.Append("    chain postrouting {\n");
+        text.Append("        type nat hook postrouting priority srcnat; policy accept;\n");
+        var natted = state.VirtualServers.Where(v => v.Forwarding == Forwarding.Nat).SelectMany(v => v.RealServers).Select(r => r.Address).Distinct().ToList();
+        foreach (var (family, addresses) in new[] { ("ip", natted.Where(a => a.AddressFamily == AddressFamily.InterNetwork)), ("ip6", natted.Where(a => a.AddressFamily == AddressFamily.InterNetworkV6)) })
+        {
+            var sorted = addresses.Select(a => a.ToString()).Order(StringComparer.Ordinal).ToList();
+            if (sorted.Count > 0) text.Append(CultureInfo.InvariantCulture, $"        {family} daddr {{ {string.Join(", ", sorted)} }} masquerade\n");
         }
         text.Append("    }\n}\n");
         return text.ToString();
@@ -134,16 +158,16 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
         return installed;
     }
 
-    private void CheckSysctls(List<string> warnings)
+    private void CheckSysctls(IReadOnlyList<(string Key, string Value)> sysctls, List<string> warnings)
     {
-        foreach (var (key, value) in Sysctls)
+        foreach (var (key, value) in sysctls)
         {
             var name = key.Replace('/', '.');
             var path = Path.Combine(procSys, key);
             try
             {
                 var actual = File.ReadAllText(path).Trim();
-                if (actual != value) warnings.Add($"sysctl {name} is {actual}, not {value}: set it in the pod's securityContext.sysctls (the kubelet must allow net.ipv4.vs.*)");
+                if (actual != value) warnings.Add($"sysctl {name} is {actual}, not {value}: set it in the pod's securityContext.sysctls (the kubelet must allow it as an unsafe sysctl)");
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

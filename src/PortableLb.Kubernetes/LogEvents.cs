@@ -44,6 +44,10 @@ public static class LogEvents
     public const int KeepalivedOutput = 4003;
     public const int KeepalivedStopped = 4004;
 
+    // 5000: node-routes.
+    public const int NodeRoutesApplied = 5001;
+    public const int NodeRouteFailed = 5002;
+
     // 6000: reporting to the cluster.
     public const int EventNotRecorded = 6001;
 }

@@ -29,6 +29,7 @@ public static class Resources
     public static ResourceType<EndpointSlice> EndpointSlices { get; } = new("discovery.k8s.io", "v1", "endpointslices", Json.EndpointSlice, Json.ObjectListEndpointSlice);
     public static ResourceType<ConfigMap> ConfigMaps { get; } = new("", "v1", "configmaps", Json.ConfigMap, Json.ObjectListConfigMap);
     public static ResourceType<Secret> Secrets { get; } = new("", "v1", "secrets", Json.Secret, Json.ObjectListSecret);
+    public static ResourceType<Pod> Pods { get; } = new("", "v1", "pods", Json.Pod, Json.ObjectListPod);
     public static ResourceType<Lease> Leases { get; } = new("coordination.k8s.io", "v1", "leases", Json.Lease, Json.ObjectListLease);
     public static ResourceType<Event> Events { get; } = new("events.k8s.io", "v1", "events", Json.Event, Json.ObjectListEvent);
 }

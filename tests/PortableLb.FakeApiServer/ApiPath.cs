@@ -34,6 +34,7 @@ public sealed record ApiPath(string Group, string Version, string Plural, string
         "endpointslices" => "EndpointSlice",
         "configmaps" => "ConfigMap",
         "secrets" => "Secret",
+        "pods" => "Pod",
         "leases" => "Lease",
         "events" => "Event",
         "nodes" => "Node",

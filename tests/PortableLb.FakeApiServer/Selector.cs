@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 
 namespace PortableLb.Testing.FakeApi;
 
-/// <summary>Label selectors (k=v, k==v, k!=v, k, !k) and field selectors on metadata.name / metadata.namespace.</summary>
+/// <summary>Label selectors (k=v, k==v, k!=v, k, !k) and field selectors on metadata.name, metadata.namespace and spec.nodeName.</summary>
 public sealed class Selector(IReadOnlyList<Func<JsonObject, bool>> terms)
 {
     public static Selector All { get; } = new([]);
@@ -29,6 +29,7 @@ public sealed class Selector(IReadOnlyList<Func<JsonObject, bool>> terms)
             {
                 "metadata.name" => o => o["metadata"]?["name"]?.GetValue<string>(),
                 "metadata.namespace" => o => o["metadata"]?["namespace"]?.GetValue<string>(),
+                "spec.nodeName" => o => o["spec"]?["nodeName"]?.GetValue<string>(),
                 _ => throw new InvalidOperationException($"unsupported field selector {field}"),
             };
             terms.Add(o => (read(o) == value) != negate);

@@ -15,6 +15,7 @@ public static class Program
         {
             RenderJob.Create(output, errorOutput),
             RunCommand.Create(errorOutput),
+            NodeRoutesCommand.Create(errorOutput),
         };
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

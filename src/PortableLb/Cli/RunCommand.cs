@@ -126,7 +126,7 @@ public static class RunCommand
     private static int Number(string text, string option, int min, int max, List<string> problems) =>
         int.TryParse(text, out var value) && value >= min && value <= max ? value : Problem(problems, $"{option}: \"{IpText.Printable(text)}\" is not a whole number from {min} to {max}", min);
 
-    private static IPEndPoint Endpoint(string text, List<string> problems)
+    internal static IPEndPoint Endpoint(string text, List<string> problems)
     {
         var colon = text.LastIndexOf(':');
         var host = colon <= 0 ? "" : text[..colon].Trim('[', ']');

@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -23,25 +22,7 @@ public static partial class RunHost
     /// <param name="watchedNamespace">The namespace the Services, the tuning ConfigMap and the password Secret live in.</param>
     public static WebApplication Build(RunOptions options, ClusterEndpoint? cluster, string watchedNamespace)
     {
-        // The empty builder reads no appsettings.json. The slim one watches it with reloadOnChange under the content
-        // root, which is the working directory: "/" in the image, so it put an inotify watch on every directory of
-        // the container (minutes of start-up under emulation, and the node's inotify watches gone for the manifest
-        // folder's own watcher). Everything here is configured by flags.
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
-        {
-            // [::] with IPv4 mapped in where the kernel has IPv6, else 0.0.0.0: one socket for both families.
-            if (options.Listen.Address.Equals(System.Net.IPAddress.IPv6Any)) kestrel.ListenAnyIP(options.Listen.Port);
-            else kestrel.Listen(options.Listen);
-        });
-        builder.Services.AddRoutingCore();
-        builder.Logging.ClearProviders().AddSimpleConsole(console =>
-        {
-            console.SingleLine = true;
-            console.TimestampFormat = "HH:mm:ss.fff ";
-        });
-        // One line per probe every few seconds would drown the controller's own log.
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        var builder = WebHostSetup.Create(options.Listen);
         // Withdraw, wait the grace period, then stop: the host must not give up before that sequence ends.
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.WithdrawGrace + TimeSpan.FromSeconds(30));
 
@@ -49,8 +30,6 @@ public static partial class RunHost
         var files = new ConfigFiles(options.ConfigDirectory);
         var templates = TemplateSet.Load(common.TemplatesDirectory);
         var services = builder.Services;
-        services.AddSingleton(TimeProvider.System);
-        services.AddSingleton<BackgroundFaults>();
         services.AddSingleton<ReconcileStatus>();
         services.AddSingleton<IProcessRunner, ProcessRunner>();
         services.AddSingleton<ISignalSender, LibcSignalSender>();
@@ -89,7 +68,7 @@ public static partial class RunHost
         });
         // What this pod serves wakes the loop like a cluster change does: it shares the source's change signal.
         services.AddSingleton(provider => new ServingMonitor(options.KeepalivedPidFile, provider.GetRequiredService<IClusterSource>().Changes, provider.GetRequiredService<TimeProvider>()));
-        Watched<ServingMonitor>(services, "the serving monitor");
+        services.AddWatched<ServingMonitor>("the serving monitor");
         services.AddSingleton(provider => new ReconcileLoop(
             provider.GetRequiredService<IClusterSource>(), CommonOptions.Tuning(common, watchedNamespace).CreateProvider(), provider.GetRequiredService<Reconciler>(),
             common.Node, common.Services, ReconcileLoopOptions.Default with { Debounce = options.Debounce }, provider.GetRequiredService<ReconcileStatus>(),
@@ -101,25 +80,18 @@ public static partial class RunHost
             services.AddSingleton(provider => new KeepalivedSupervisor(
                 new KeepalivedSupervisorOptions(files.PathOf(ConfigFiles.Ipvs), options.KeepalivedPidFile),
                 provider.GetRequiredService<ISignalSender>(), provider.GetRequiredService<ILogger<KeepalivedSupervisor>>()));
-            Watched<KeepalivedSupervisor>(services, "the keepalived supervisor");
+            services.AddWatched<KeepalivedSupervisor>("the keepalived supervisor");
         }
         services.AddSingleton(provider => new ControllerService(provider.GetRequiredService<IClusterSource>(), provider.GetRequiredService<ReconcileLoop>(),
             provider.GetRequiredService<Reconciler>(), options.WithdrawGrace, provider.GetRequiredService<ILogger<ControllerService>>(), provider.GetRequiredService<TimeProvider>()));
-        Watched<ControllerService>(services, "the controller");
+        services.AddWatched<ControllerService>("the controller");
         services.AddSingleton(provider => new Readiness(provider.GetRequiredService<IClusterSource>(), provider.GetRequiredService<ReconcileStatus>(),
             provider.GetRequiredService<ServingMonitor>(), provider.GetRequiredService<BackgroundFaults>(), options.KeepalivedPidFile, options.ExabgpPidFile));
 
-        var app = builder.Build();
-        var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
-        app.Services.GetRequiredService<BackgroundFaults>().Faulted += lifetime.StopApplication;
+        var app = builder.BuildWatched();
         app.MapHealthEndpoints();
         return app;
     }
-
-    private static void Watched<T>(IServiceCollection services, string task)
-        where T : BackgroundService =>
-        // Not AddHostedService: it adds one registration per implementation type, and every one of these is a WatchedService.
-        services.AddSingleton<IHostedService>(provider => new WatchedService(provider.GetRequiredService<T>(), task, provider.GetRequiredService<BackgroundFaults>()));
 
     private static partial class Log
     {

@@ -11,8 +11,9 @@ public sealed class ClusterSnapshot
 {
     private readonly ILookup<(string Namespace, string Service), EndpointSlice> _slicesByService;
 
-    public ClusterSnapshot(IEnumerable<Service> services, IEnumerable<EndpointSlice> endpointSlices, IEnumerable<ConfigMap>? configMaps = null, IEnumerable<Secret>? secrets = null)
+    public ClusterSnapshot(IEnumerable<Service> services, IEnumerable<EndpointSlice> endpointSlices, IEnumerable<ConfigMap>? configMaps = null, IEnumerable<Secret>? secrets = null, IEnumerable<Pod>? pods = null)
     {
+        Pods = (pods ?? []).ToList();
         Services = services.ToList();
         EndpointSlices = endpointSlices.ToList();
         ConfigMaps = (configMaps ?? []).ToList();
@@ -30,6 +31,9 @@ public sealed class ClusterSnapshot
 
     /// <summary>Only the BGP password Secret, when one is named: nothing else is watched or kept.</summary>
     public IReadOnlyList<Secret> Secrets { get; }
+
+    /// <summary>The LB pods `node-routes` watches (those on its node); empty for `run` and `render`.</summary>
+    public IReadOnlyList<Pod> Pods { get; }
 
     /// <summary>The slices labelled kubernetes.io/service-name=name in the Service's namespace.</summary>
     public IEnumerable<EndpointSlice> SlicesFor(string @namespace, string serviceName) => _slicesByService[(@namespace, serviceName)];

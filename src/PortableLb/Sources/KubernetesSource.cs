@@ -11,6 +11,12 @@ public sealed record KubernetesSourceOptions(string Namespace, string? ServiceLa
     public string? BgpPasswordSecret { get; init; }
 
     public InformerOptions Informer { get; init; } = new();
+
+    /// <summary>`run` needs the EndpointSlices; `node-routes` needs only the Services' addresses.</summary>
+    public bool WatchEndpointSlices { get; init; } = true;
+
+    /// <summary>For `node-routes`: watch the LB pods on this node (by label, and spec.nodeName as a field selector).</summary>
+    public string? LbPodsOnNode { get; init; }
 }
 
 /// <summary>
@@ -22,7 +28,13 @@ public sealed record KubernetesSourceOptions(string Namespace, string? ServiceLa
 public sealed class KubernetesSource : IClusterSource
 {
     private readonly Informer<Service> _services;
-    private readonly Informer<EndpointSlice> _slices;
+    /// <summary>The label every LB pod carries (manifests/base: the Deployment's pod template).</summary>
+    public const string LbPodLabelKey = "app.kubernetes.io/name";
+
+    public const string LbPodLabelValue = "portable-lb";
+
+    private readonly Informer<EndpointSlice>? _slices;
+    private readonly Informer<Pod>? _pods;
     private readonly Informer<ConfigMap>? _tuning;
     private readonly Informer<Secret>? _password;
 
@@ -33,8 +45,17 @@ public sealed class KubernetesSource : IClusterSource
         _time = time ?? TimeProvider.System;
         var informer = options.Informer with { Namespace = options.Namespace };
         _services = new Informer<Service>(client, Resources.Services, informer with { Selectors = new ListOptions(options.ServiceLabelSelector) }, loggers.CreateLogger("PortableLb.Informer.Services"), time);
-        // Only slices that belong to some Service: the label the EndpointSlice controller always sets.
-        _slices = new Informer<EndpointSlice>(client, Resources.EndpointSlices, informer with { Selectors = new ListOptions(EndpointSlice.ServiceNameLabel) }, loggers.CreateLogger("PortableLb.Informer.EndpointSlices"), time);
+        if (options.WatchEndpointSlices)
+        {
+            // Only slices that belong to some Service: the label the EndpointSlice controller always sets.
+            _slices = new Informer<EndpointSlice>(client, Resources.EndpointSlices, informer with { Selectors = new ListOptions(EndpointSlice.ServiceNameLabel) }, loggers.CreateLogger("PortableLb.Informer.EndpointSlices"), time);
+            _slices.Changed += Changes.Set;
+        }
+        if (options.LbPodsOnNode is { } node)
+        {
+            _pods = new Informer<Pod>(client, Resources.Pods, informer with { Selectors = new ListOptions($"{LbPodLabelKey}={LbPodLabelValue}", FieldSelector: $"spec.nodeName={node}") }, loggers.CreateLogger("PortableLb.Informer.Pods"), time);
+            _pods.Changed += Changes.Set;
+        }
         if (options.TuningConfigMap is { } name)
         {
             _tuning = new Informer<ConfigMap>(client, Resources.ConfigMaps, informer with { Selectors = new ListOptions(FieldSelector: $"metadata.name={name}") }, loggers.CreateLogger("PortableLb.Informer.ConfigMaps"), time);
@@ -46,8 +67,7 @@ public sealed class KubernetesSource : IClusterSource
             _password.Changed += Changes.Set;
         }
         _services.Changed += Changes.Set;
-        _slices.Changed += Changes.Set;
-        Ready = Task.WhenAll(new[] { _services.Ready, _slices.Ready, _tuning?.Ready ?? Task.CompletedTask, _password?.Ready ?? Task.CompletedTask });
+        Ready = Task.WhenAll(new[] { _services.Ready, _slices?.Ready ?? Task.CompletedTask, _pods?.Ready ?? Task.CompletedTask, _tuning?.Ready ?? Task.CompletedTask, _password?.Ready ?? Task.CompletedTask });
     }
 
     public Task Ready { get; }
@@ -56,14 +76,29 @@ public sealed class KubernetesSource : IClusterSource
     public IReadOnlyList<SourceHealth> Health()
     {
         var now = _time.GetUtcNow();
-        var parts = new List<(string Part, InformerFailure? Failure)> { ("services", _services.CurrentFailure), ("endpointslices", _slices.CurrentFailure) };
+        var parts = new List<(string Part, InformerFailure? Failure)> { ("services", _services.CurrentFailure) };
+        if (_slices is not null) parts.Add(("endpointslices", _slices.CurrentFailure));
+        if (_pods is not null) parts.Add(("pods", _pods.CurrentFailure));
         if (_tuning is not null) parts.Add(("configmaps", _tuning.CurrentFailure));
         if (_password is not null) parts.Add(("secrets", _password.CurrentFailure));
         return parts.Select(p => new SourceHealth(p.Part, p.Failure?.Error, p.Failure is { } f ? now - f.Since : TimeSpan.Zero)).ToList();
     }
 
-    public ClusterSnapshot Snapshot() => new(_services.Items, _slices.Items, _tuning?.Items ?? [], _password?.Items ?? []);
+    public ClusterSnapshot Snapshot() => new(_services.Items, _slices?.Items ?? [], _tuning?.Items ?? [], _password?.Items ?? [], _pods?.Items ?? []);
 
-    public Task RunAsync(CancellationToken cancellationToken) =>
-        Task.WhenAll(new[] { _services.RunAsync(cancellationToken), _slices.RunAsync(cancellationToken), _tuning?.RunAsync(cancellationToken) ?? Task.CompletedTask, _password?.RunAsync(cancellationToken) ?? Task.CompletedTask });
+    /// <summary>Runs every informer; the first one to fail fails the source at once, not when the others end.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var running = new List<Task> { _services.RunAsync(cancellationToken) };
+        if (_slices is not null) running.Add(_slices.RunAsync(cancellationToken));
+        if (_pods is not null) running.Add(_pods.RunAsync(cancellationToken));
+        if (_tuning is not null) running.Add(_tuning.RunAsync(cancellationToken));
+        if (_password is not null) running.Add(_password.RunAsync(cancellationToken));
+        while (running.Count > 0)
+        {
+            var done = await Task.WhenAny(running).ConfigureAwait(false);
+            await done.ConfigureAwait(false);
+            running.Remove(done);
+        }
+    }
 }

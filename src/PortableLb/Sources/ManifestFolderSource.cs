@@ -122,7 +122,7 @@ public sealed partial class ManifestFolderSource(IReadOnlyList<string> paths, IL
     }
 
     private static IReadOnlyList<IKubernetesObject> Objects(ClusterSnapshot snapshot) =>
-        [.. snapshot.Services, .. snapshot.EndpointSlices, .. snapshot.ConfigMaps, .. snapshot.Secrets];
+        [.. snapshot.Services, .. snapshot.EndpointSlices, .. snapshot.ConfigMaps, .. snapshot.Secrets, .. snapshot.Pods];
 
     private static (long, DateTime) Stamp(string file)
     {

@@ -30,6 +30,7 @@ public static partial class ManifestReader
         ["EndpointSlice"] = "discovery.k8s.io/v1",
         ["ConfigMap"] = "v1",
         ["Secret"] = "v1",
+        ["Pod"] = "v1",
     };
 
     public static ManifestSet ReadPaths(IEnumerable<string> paths)
@@ -164,6 +165,7 @@ public static partial class ManifestReader
                 ("discovery.k8s.io/v1", "EndpointSlice") => obj.Deserialize(KubernetesJsonContext.Default.EndpointSlice),
                 ("v1", "ConfigMap") => obj.Deserialize(KubernetesJsonContext.Default.ConfigMap),
                 ("v1", "Secret") => obj.Deserialize(KubernetesJsonContext.Default.Secret),
+                ("v1", "Pod") => obj.Deserialize(KubernetesJsonContext.Default.Pod),
                 _ => null,
             };
             if (parsed is null)

@@ -27,7 +27,7 @@ public sealed record ManifestSet(ClusterSnapshot Snapshot, IReadOnlyList<Manifes
         }
         var ordered = order.Select(k => latest[k]).ToList();
         return new ManifestSet(
-            new ClusterSnapshot(ordered.OfType<Service>(), ordered.OfType<EndpointSlice>(), ordered.OfType<ConfigMap>(), ordered.OfType<Secret>()),
+            new ClusterSnapshot(ordered.OfType<Service>(), ordered.OfType<EndpointSlice>(), ordered.OfType<ConfigMap>(), ordered.OfType<Secret>(), ordered.OfType<Pod>()),
             errors,
             documents);
     }

@@ -38,6 +38,33 @@ public sealed class KubernetesSourceTests
         return source;
     }
 
+    private static PortableLb.Kubernetes.Models.Pod LbPod(string name, string node, string app = "portable-lb") => new()
+    {
+        Metadata = new ObjectMeta { Name = name, Namespace = "default", Labels = new Dictionary<string, string> { ["app.kubernetes.io/name"] = app } },
+        Spec = new PodSpec { NodeName = node },
+        Status = new PodStatus { PodIP = "10.244.1.5", Conditions = [new PodCondition("Ready", "True")] },
+    };
+
+    [Test]
+    public async Task For_node_routes_it_watches_the_LB_pods_of_one_node_and_no_EndpointSlices()
+    {
+        _server.Store.Apply(Resources.Services, TestObjects.Service("web"));
+        _server.Store.Apply(Resources.EndpointSlices, TestObjects.Slice("web-1", "web", 3));
+        _server.Store.Apply(Resources.Pods, LbPod("lb-here", "node-1"));
+        _server.Store.Apply(Resources.Pods, LbPod("lb-there", "node-2"));
+        _server.Store.Apply(Resources.Pods, LbPod("nginx", "node-1", app: "nginx"));
+
+        var source = new KubernetesSource(_client, new KubernetesSourceOptions("default", null, null) { WatchEndpointSlices = false, LbPodsOnNode = "node-1" }, NullLoggerFactory.Instance);
+        _ = source.RunAsync(_stop.Token);
+        await source.Ready.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(source.Snapshot().Pods.Select(p => p.Metadata!.Name), Is.EqualTo(new[] { "lb-here" }));
+        Assert.That(source.Snapshot().EndpointSlices, Is.Empty);
+        Assert.That(source.Health().Select(h => h.Part), Is.EqualTo(new[] { "services", "pods" }));
+
+        _server.Store.Apply(Resources.Pods, LbPod("lb-second", "node-1"));
+        await Eventually.True(() => source.Snapshot().Pods.Count == 2, "a second LB pod on the node");
+    }
+
     [Test]
     public async Task The_snapshot_holds_Services_their_slices_and_the_tuning_ConfigMap_once_all_are_listed()
     {

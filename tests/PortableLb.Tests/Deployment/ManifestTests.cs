@@ -72,6 +72,7 @@ public sealed class ManifestTests
             "coordination.k8s.io leases update",
             "core configmaps get [portable-lb-tuning]", "core configmaps list [portable-lb-tuning]", "core configmaps watch [portable-lb-tuning]",
             "core events create",
+            "core pods get", "core pods list", "core pods watch",
             "core secrets get [portable-lb-bgp-password]", "core secrets list [portable-lb-bgp-password]", "core secrets watch [portable-lb-bgp-password]",
             "core services get", "core services list", "core services watch",
             "core services/status patch",
@@ -88,6 +89,25 @@ public sealed class ManifestTests
         Assert.That(binding.Subjects.Single(), Is.EqualTo(new Subject("ServiceAccount", account.Metadata.Name, account.Metadata.Namespace)));
         Assert.That(objects.OfType<DeploymentObject>().Single().Spec.Template.Spec.ServiceAccountName, Is.EqualTo(account.Metadata.Name));
         Assert.That(objects.Select(o => o.Kind), Has.None.EqualTo("ClusterRole").And.None.EqualTo("ClusterRoleBinding"));
+    }
+
+    [Test]
+    public async Task Node_routes_runs_on_every_node_in_the_host_network_with_NET_ADMIN_only_and_is_never_taken_for_an_LB_pod()
+    {
+        var daemonSet = (await Base()).OfType<DaemonSetObject>().Single();
+        var pod = daemonSet.Spec.Template.Spec;
+        Assert.That(pod.HostNetwork, Is.True);
+        var container = pod.Containers.Single();
+        Assert.That(container.Command, Is.EqualTo(new[] { "/usr/bin/tini", "--", "/opt/portable-lb/portable-lb", "node-routes" }));
+        Assert.That(container.SecurityContext!.Capabilities!.Add, Is.EqualTo(new[] { "NET_ADMIN" }));
+        Assert.That(container.SecurityContext.Capabilities.Drop, Is.EqualTo(new[] { "ALL" }));
+        Assert.That(container.SecurityContext.ReadOnlyRootFilesystem, Is.True);
+        Assert.That(container.SecurityContext.AllowPrivilegeEscalation, Is.False);
+        Assert.That(container.Env!.Single(e => e.Name == "PORTABLE_LB_NODE_NAME").ValueFrom!.FieldRef!.FieldPath, Is.EqualTo("spec.nodeName"));
+        // node-routes routes to pods labelled app.kubernetes.io/name=portable-lb; its own host-network pods must not be.
+        Assert.That(daemonSet.Spec.Template.Metadata!.Labels!["app.kubernetes.io/name"], Is.Not.EqualTo(PortableLb.Sources.KubernetesSource.LbPodLabelValue));
+        var lbPods = (await Base()).OfType<DeploymentObject>().Single(d => d.Metadata.Name == "portable-lb").Spec.Template.Metadata!.Labels!;
+        Assert.That(lbPods[PortableLb.Sources.KubernetesSource.LbPodLabelKey], Is.EqualTo(PortableLb.Sources.KubernetesSource.LbPodLabelValue));
     }
 
     [Test]

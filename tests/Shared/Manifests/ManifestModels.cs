@@ -68,6 +68,15 @@ public sealed record DeploymentObject : KubeObject
     public required DeploymentSpec Spec { get; init; }
 }
 
+public sealed record DaemonSetUpdateStrategy(string Type);
+
+public sealed record DaemonSetSpec(LabelSelector Selector, PodTemplate Template, DaemonSetUpdateStrategy? UpdateStrategy = null);
+
+public sealed record DaemonSetObject : KubeObject
+{
+    public required DaemonSetSpec Spec { get; init; }
+}
+
 public sealed record SeccompProfile(string Type);
 
 public sealed record Sysctl(string Name, string Value);
@@ -83,7 +92,8 @@ public sealed record PodSpec(
     long? TerminationGracePeriodSeconds = null,
     PodSecurityContext? SecurityContext = null,
     List<TopologySpreadConstraint>? TopologySpreadConstraints = null,
-    List<Volume>? Volumes = null);
+    List<Volume>? Volumes = null,
+    bool? HostNetwork = null);
 
 public sealed record FieldRef(string FieldPath);
 

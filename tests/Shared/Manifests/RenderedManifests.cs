@@ -57,6 +57,7 @@ public static class RenderedManifests
             "ConfigMap" => typeof(ConfigMapObject),
             "Service" => typeof(ServiceObject),
             "Deployment" => typeof(DeploymentObject),
+            "DaemonSet" => typeof(DaemonSetObject),
             "PodDisruptionBudget" => typeof(PodDisruptionBudgetObject),
             _ => throw new AssertionException($"{kind} {name}: no typed model for this kind; add one before shipping it"),
         };

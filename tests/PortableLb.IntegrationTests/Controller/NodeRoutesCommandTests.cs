@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using PortableLb.Common;
+
+namespace PortableLb.IntegrationTests.Controller;
+
+/// <summary>
+/// `portable-lb node-routes` for real, inside a network namespace standing in for a node: a pod bridge with the
+/// node's pod CIDR, LB pods on it, and the routes the command keeps in the node's main table.
+/// </summary>
+[CancelAfter(90_000)]
+public sealed class NodeRoutesCommandTests
+{
+    private string _root = "";
+    private string _ns = "";
+
+    private static async Task<string> Ip(params string[] arguments)
+    {
+        var result = await new ProcessRunner().RunAsync("ip", arguments, null, TimeSpan.FromSeconds(10), CancellationToken.None);
+        Assert.That(result.ExitCode, Is.Zero, result.StandardError);
+        return result.StandardOutput;
+    }
+
+    private static string Pod(string name, string ip, bool ready) =>
+        "apiVersion: v1\nkind: Pod\n"
+        + $"metadata: {{name: {name}, namespace: default, labels: {{app.kubernetes.io/name: portable-lb}}}}\n"
+        + $"spec: {{nodeName: node-1}}\nstatus: {{podIP: {ip}, conditions: [{{type: Ready, status: \"{(ready ? "True" : "False")}\"}}]}}\n---\n";
+
+    private const string Web = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\n"
+        + "spec: {type: LoadBalancer, loadBalancerClass: portable-lb.io/ipvs, loadBalancerIP: 198.51.100.10, ports: [{port: 80}]}\n";
+
+    [SetUp]
+    public async Task Setup()
+    {
+        Daemons.Require("ip");
+        Daemons.RequireRoot();
+        _root = Directory.CreateTempSubdirectory("portable-lb-node-routes-").FullName;
+        _ns = $"plb-node-{Guid.NewGuid().ToString("N")[..8]}";
+        await Ip("netns", "add", _ns);
+        await Ip("-n", _ns, "link", "set", "lo", "up");
+        // The node's pod bridge (cni0) with its pod CIDR: the LB pods' addresses are on-link behind it.
+        await Ip("-n", _ns, "link", "add", "cni0", "type", "bridge");
+        await Ip("-n", _ns, "addr", "add", "10.244.1.1/24", "dev", "cni0");
+        await Ip("-n", _ns, "link", "set", "cni0", "up");
+    }
+
+    [TearDown]
+    public async Task Cleanup()
+    {
+        await Ip("netns", "del", _ns);
+        Directory.Delete(_root, recursive: true);
+    }
+
+    private async Task<string> OurRoutes() => await Ip("-n", _ns, "route", "show", "table", "main", "proto", "201");
+
+    [Test]
+    public async Task The_node_routes_each_served_address_to_its_ready_LB_pods_and_follows_them()
+    {
+        // A route an earlier run left behind, and one that is not ours at all.
+        await Ip("-n", _ns, "route", "add", "198.51.100.99", "via", "10.244.1.9", "proto", "201");
+        await Ip("-n", _ns, "route", "add", "198.51.100.77", "via", "10.244.1.9", "proto", "static");
+        var objects = Directory.CreateDirectory(Path.Combine(_root, "objects")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(objects, "web.yaml"), Web);
+        await File.WriteAllTextAsync(Path.Combine(objects, "pods.yaml"), Pod("lb-a", "10.244.1.5", true) + Pod("lb-b", "10.244.1.6", true) + Pod("lb-c", "10.244.1.7", false));
+
+        var output = new List<string>();
+        var start = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
+        IEnumerable<string> program = ControllerProcess.PublishedBinary is { } binary ? [binary] : [Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", Path.Combine(AppContext.BaseDirectory, "portable-lb.dll")];
+        foreach (var argument in new[] { "netns", "exec", _ns }.Concat(program).Concat(["node-routes", "--node-name", "node-1", "--objects", objects, "--listen", "127.0.0.1:0"]))
+        {
+            start.ArgumentList.Add(argument);
+        }
+        using var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.Add(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.Add(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        string Log()
+        {
+            lock (output) return string.Join("\n", output);
+        }
+        try
+        {
+            await Eventually.True(async () => (await OurRoutes()).Contains("nexthop via 10.244.1.6", StringComparison.Ordinal), "the multipath route", Log);
+            var routes = await OurRoutes();
+            Assert.That(routes, Does.StartWith("198.51.100.10 ").And.Contain("nexthop via 10.244.1.5 dev cni0").And.Not.Contain("10.244.1.7"));
+            Assert.That(routes, Does.Not.Contain("198.51.100.99"), "the earlier run's route is removed");
+            Assert.That(await Ip("-n", _ns, "route", "show", "198.51.100.77"), Does.Contain("proto static"), "a route that is not ours stays");
+
+            // lb-b stops being ready: its next hop goes.
+            await File.WriteAllTextAsync(Path.Combine(objects, "pods.yaml"), Pod("lb-a", "10.244.1.5", true) + Pod("lb-b", "10.244.1.6", false));
+            await Eventually.True(async () => (await OurRoutes()).Trim() == "198.51.100.10 via 10.244.1.5 dev cni0", "lb-b's next hop to go", Log);
+
+            // The Service goes: so does its route.
+            File.Delete(Path.Combine(objects, "web.yaml"));
+            await Eventually.True(async () => (await OurRoutes()).Trim().Length == 0, "the route to go with its Service", Log);
+            Assert.That(process.HasExited, Is.False, Log());
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+        }
+    }
+}

@@ -74,6 +74,7 @@ public static class HostileCorpus
     public static IReadOnlyList<HostileCase> Cases { get; } =
     [
         new("self-referencing alias", Honest + "metadata: &m {name: x, labels: *m}\n", 1, "refers to a node that contains it", [HonestVip], []),
+        new("an anchor given again, referred to from inside", Honest + "a: &x 1\nb: &x [*x]\n", 1, "refers to a node that contains it", [HonestVip], []),
         new("billion laughs", Honest + BillionLaughs(), 1, "expands to more than 2,000,000 nodes", [HonestVip], []),
         new("200,000 open brackets", Honest + new string('[', 200_000) + "\n", 1, "nests deeper than 64 levels", [HonestVip], []),
         new("JSON 5,000 levels deep", Honest + string.Concat(Enumerable.Repeat("{\"a\":", 5_000)) + "1" + new string('}', 5_000) + "\n", 1, "nests deeper than 64 levels", [HonestVip], []),

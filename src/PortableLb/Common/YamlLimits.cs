@@ -41,6 +41,9 @@ public sealed record YamlLimits(int MaxDepth, long MaxNodes, long MaxScalarChars
                 case MappingStart or SequenceStart:
                     var start = (NodeEvent)parser.Current;
                     if (open.Count + 1 > MaxDepth) throw new YamlLimitException(at, $"nests deeper than {MaxDepth} levels");
+                    // A name given again means this node from now on, even inside it: forget the earlier one, or
+                    // `a: &x 1` then `b: &x [*x]` would pass here and be a cycle in the tree.
+                    if (!start.Anchor.IsEmpty) anchors.Remove(start.Anchor.Value);
                     open.Push((start.Anchor.IsEmpty ? null : start.Anchor.Value, total, 0));
                     total = Grow(total, new Cost(1, 0, 0), at);
                     break;

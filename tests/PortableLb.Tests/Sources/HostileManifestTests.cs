@@ -15,6 +15,7 @@ public sealed class HostileManifestTests
     public static IEnumerable<TestCaseData> Bombs()
     {
         yield return new TestCaseData("metadata: &m {name: x, labels: *m}\n", "refers to a node that contains it").SetName("a self-referencing alias (64 bytes; was a stack overflow)");
+        yield return new TestCaseData("a: &x 1\nb: &x [*x]\n", "refers to a node that contains it").SetName("an anchor given again, referred to from inside its new node");
         yield return new TestCaseData(HostileCorpus.BillionLaughs(), "expands to more than 2,000,000 nodes").SetName("billion laughs (was 17.6 GB at 120 s)");
         yield return new TestCaseData(new string('[', 200_000), "nests deeper than 64 levels").SetName("200,000 open brackets");
         yield return new TestCaseData(string.Concat(Enumerable.Repeat("{\"a\":", 5_000)) + "1" + new string('}', 5_000), "nests deeper than 64 levels").SetName("JSON 5,000 levels deep");

@@ -138,6 +138,7 @@ public sealed class TuningParserTests
 
     [TestCase("a: &a [*a]")]
     [TestCase("metadata: &m {name: x, labels: *m}")]
+    [TestCase("a: &x 1\nb: &x [*x]")]
     public void A_self_referencing_alias_is_an_error_not_a_crash(string yaml) =>
         Assert.That(Errors(yaml).Single(), Does.Contain("refers to a node that contains it"));
 

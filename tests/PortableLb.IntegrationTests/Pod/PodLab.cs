@@ -11,7 +11,9 @@ namespace PortableLb.IntegrationTests.Pod;
 /// the pod from the rendered Deployment (<see cref="PodmanPod"/>) on a podman network, as a kubelet would; the API
 /// server is the fake one on this machine (reached from the VM as 10.0.2.2, over TLS, with a service-account token);
 /// the BGP peer is a real gobgpd on the node side of the pod network (started by the tests); the web pods are nginx in network namespaces on
-/// the same bridge. The images are the ones ./build.sh --target=Images built, loaded into the VM.
+/// the same bridge, with the node as their gateway; the node-routes DaemonSet's pod runs in the node's own network
+/// namespace, also from the rendered manifests. The images are the ones ./build.sh --target=Images built, loaded
+/// into the VM.
 /// </summary>
 public sealed class PodLab : IAsyncDisposable
 {
@@ -36,6 +38,9 @@ public sealed class PodLab : IAsyncDisposable
         Spec = spec;
         Placement = placement;
     }
+
+    /// <summary>The node-routes DaemonSet's pod on this node, run from the rendered DaemonSet like the LB pod.</summary>
+    public const string NodeRoutesPodName = "portable-lb-node-routes-0";
 
     public VmSession Vm { get; }
     public FakeApiServer Api { get; }
@@ -82,6 +87,9 @@ public sealed class PodLab : IAsyncDisposable
                 podman network create --subnet 10.89.0.0/24 --gateway {{Gateway}} plbnet >/dev/null
                 """, TimeSpan.FromMinutes(5), cancellationToken);
             foreach (var command in PodmanPod.Create(spec, placement)) await lab.MustAsync(command, cancellationToken: cancellationToken);
+            var nodeRoutes = objects.OfType<DaemonSetObject>().Single().Spec.Template.Spec;
+            var nodeRoutesPlacement = placement with { Name = NodeRoutesPodName, PodIp = NodeIp };
+            foreach (var command in PodmanPod.Create(nodeRoutes, nodeRoutesPlacement)) await lab.MustAsync(command, cancellationToken: cancellationToken);
             // The pod's sandbox first (netavark makes the bridge with it), then what sits beside it on the network.
             await lab.MustAsync($$"""
                 podman start {{PodmanPod.InfraName(placement)}} >/dev/null
@@ -107,7 +115,7 @@ public sealed class PodLab : IAsyncDisposable
                       config: {passive-mode: true}
                 CONF
                 """, TimeSpan.FromMinutes(2), cancellationToken);
-            await lab.MustAsync($"podman pod start {PodName} >/dev/null", TimeSpan.FromMinutes(3), cancellationToken);
+            await lab.MustAsync($"podman pod start {PodName} >/dev/null; podman pod start {NodeRoutesPodName} >/dev/null", TimeSpan.FromMinutes(3), cancellationToken);
             return lab;
         }
         catch
@@ -157,7 +165,18 @@ public sealed class PodLab : IAsyncDisposable
             Spec = new K8s.ServiceSpec { Type = "LoadBalancer", LoadBalancerClass = "portable-lb.io/ipvs", LoadBalancerIP = Vip, Ports = [new K8s.ServicePort { Name = "http", Port = 80 }] },
         });
         SetEndpoints(api, ready: true, count: 2);
+        SetLbPodReady(api, ready: false);
     }
+
+    /// <summary>The LB pod's Pod object as the kubelet reports it: on this node, its address, and its Ready condition.</summary>
+    public void SetLbPodReady(bool ready) => SetLbPodReady(Api, ready);
+
+    private static void SetLbPodReady(FakeApiServer api, bool ready) => api.Store.Apply(PortableLb.Kubernetes.Resources.Pods, new K8s.Pod
+    {
+        Metadata = new K8s.ObjectMeta { Name = PodName, Namespace = Namespace, Labels = new Dictionary<string, string> { ["app.kubernetes.io/name"] = "portable-lb" } },
+        Spec = new K8s.PodSpec { NodeName = "node-1" },
+        Status = new K8s.PodStatus { PodIP = PodIp, Conditions = [new K8s.PodCondition("Ready", ready ? "True" : "False")] },
+    });
 
     /// <summary>The web Service's endpoints, as the EndpointSlice controller would publish them.</summary>
     public void SetEndpoints(bool ready, int count) => SetEndpoints(Api, ready, count);
@@ -202,7 +221,8 @@ public sealed class PodLab : IAsyncDisposable
     public async Task<string> DiagnosticsAsync()
     {
         var (_, output) = await RunAsync("podman ps -a --pod --format '{{.Names}} {{.Status}} restarts={{.Restarts}}'\n" + $$"""
-            for c in {{Ipvs}} {{Exabgp}}; do echo "--- logs $c"; podman logs --tail 40 $c 2>&1; done
+            for c in {{Ipvs}} {{Exabgp}} {{NodeRoutesPodName}}-node-routes; do echo "--- logs $c"; podman logs --tail 40 $c 2>&1; done
+            echo "--- node routes"; ip route show proto 201
             echo "--- volume"; podman exec {{Ipvs}} ls -la /run/portable-lb 2>&1
             echo "--- exabgp.log"; podman exec {{Ipvs}} tail -n 20 /run/portable-lb/exabgp.log 2>&1
             echo "--- gobgpd"; tail -n 10 /srv/rr/gobgpd.log

@@ -110,6 +110,38 @@ public sealed class PodTests
 
     [Test]
     [Order(6)]
+    public async Task The_node_routes_the_VIP_to_the_ready_LB_pod_and_replies_come_back_through_it()
+    {
+        // The node-routes DaemonSet's pod, run from the rendered DaemonSet in the node's network namespace.
+        Assert.That((await _lab.MustAsync("ip route show proto 201")).Trim(), Is.Empty, "no route to an LB pod the kubelet does not call ready");
+        Assert.That((await _lab.ProbeAsync("/readyz")).Status, Is.EqualTo(200));
+        _lab.SetLbPodReady(true); // what the kubelet reports once /readyz answers 200
+        await Eventually(async () => (await _lab.MustAsync($"ip route show {PodLab.Vip}")).Contains($"via {PodLab.PodIp}", StringComparison.Ordinal),
+            "the node's route to the VIP through the LB pod", TimeSpan.FromMinutes(1));
+
+        // A client on the node: the request reaches IPVS in the LB pod through the node route; the web pods, whose
+        // gateway is the node, answer the LB pod (masqueraded), and the LB pod returns the reply. Without the
+        // masquerade the replies would come straight from the web pods and every request would fail.
+        var answers = await _lab.MustAsync($"for i in $(seq 1 10); do curl -s -m 5 http://{PodLab.Vip}/ || echo FAILED; done", TimeSpan.FromMinutes(2));
+        Assert.That(answers, Does.Not.Contain("FAILED"));
+        Assert.That(answers.Split('\n', StringSplitOptions.RemoveEmptyEntries).Distinct().Order(), Is.EqualTo(new[] { "web21", "web22" }), "both web pods serve");
+        // The other way round: with the masquerade taken away for a moment, the same request fails.
+        var chain = await _lab.MustAsync($"podman exec {_lab.Ipvs} nft list chain inet portable_lb postrouting");
+        var rule = chain.Split('\n').Single(l => l.Contains("masquerade", StringComparison.Ordinal)).Trim();
+        await _lab.MustAsync($"podman exec {_lab.Ipvs} nft flush chain inet portable_lb postrouting");
+        var without = await _lab.MustAsync($"curl -s -m 3 http://{PodLab.Vip}/ || echo FAILED", TimeSpan.FromMinutes(1));
+        await _lab.MustAsync($"podman exec {_lab.Ipvs} nft add rule inet portable_lb postrouting {PodmanPod.Quote(rule)}");
+        Assert.That(without, Does.Contain("FAILED"), "without the masquerade the web pods answer the node directly, bypassing IPVS");
+
+        // Not ready any more: the node stops sending it the VIP.
+        _lab.SetLbPodReady(false);
+        await Eventually(async () => !(await _lab.MustAsync($"ip route show {PodLab.Vip}")).Contains(PodLab.PodIp, StringComparison.Ordinal),
+            "the LB pod's next hop to go with its readiness", TimeSpan.FromMinutes(1));
+        _lab.SetLbPodReady(true);
+    }
+
+    [Test]
+    [Order(7)]
     public async Task Kubectl_exec_ipvsadm_shows_the_virtual_server_the_Service_asks_for()
     {
         var table = await _lab.MustAsync($"podman exec {_lab.Ipvs} ipvsadm -Ln");
@@ -118,7 +150,7 @@ public sealed class PodTests
     }
 
     [Test]
-    [Order(7)]
+    [Order(8)]
     public async Task An_EndpointSlice_change_rewrites_ipvs_conf_and_keepalived_confirms_the_reload()
     {
         var confirmed = await _lab.MetricAsync("portable_lb_reloads_total{daemon=\"keepalived\",result=\"signalled\"}") ?? 0;
@@ -130,7 +162,7 @@ public sealed class PodTests
     }
 
     [Test]
-    [Order(8)]
+    [Order(9)]
     public async Task Endpoints_that_stop_serving_withdraw_the_route_and_route_only_reloads_keep_the_session()
     {
         var before = await SessionUptimeAsync();
@@ -151,7 +183,7 @@ public sealed class PodTests
         (await _lab.MustAsync("gobgp -u 127.0.0.1 neighbor -j | python3 -c 'import json, sys; print(json.load(sys.stdin)[0][\"timers\"][\"state\"][\"uptime\"][\"seconds\"])'")).Trim();
 
     [Test]
-    [Order(9)]
+    [Order(10)]
     public async Task Killing_keepalived_withdraws_the_route_at_once_and_its_restart_brings_it_back()
     {
         await Eventually(async () => (await _lab.RoutesAsync()).Contains(Route), "the route, before", TimeSpan.FromMinutes(1));
@@ -173,7 +205,7 @@ public sealed class PodTests
     }
 
     [Test]
-    [Order(10)]
+    [Order(11)]
     public async Task Deleting_the_pod_withdraws_first_keeps_serving_through_the_grace_and_both_containers_exit_0()
     {
         var stop = PodmanPod.Delete(_lab.Spec, _lab.Placement);

@@ -6,7 +6,8 @@ namespace PortableLb.Testing.Manifests;
 
 /// <summary>
 /// Where a kubelet would run a pod: its name and namespace, the node's and the pod's addresses, the network to join
-/// (a podman network, or "ns:/run/netns/NAME" for a network namespace that is already wired), the API server the
+/// (a podman network, or "ns:/run/netns/NAME" for a network namespace that is already wired; a hostNetwork pod joins
+/// the node's), the API server the
 /// in-cluster configuration points at, and the folder holding the service account's token, ca.crt and namespace.
 /// </summary>
 public sealed record PodPlacement(
@@ -17,7 +18,11 @@ public sealed record PodPlacement(
     string Network,
     string ApiServerHost,
     int ApiServerPort,
-    string ServiceAccountDirectory);
+    string ServiceAccountDirectory)
+{
+    /// <summary>The node's name, for spec.nodeName.</summary>
+    public string NodeName { get; init; } = "node-1";
+}
 
 /// <summary>
 /// Runs a pod spec as rendered from manifests/ with podman, the way a kubelet runs it, so that what the tests exercise
@@ -55,12 +60,14 @@ public static class PodmanPod
         }
 
         // The infra container holds the pod's namespaces, as the pause container does under a kubelet.
-        var pod = new List<string> { "podman", "pod", "create", "--name", placement.Name, "--infra-name", InfraName(placement), "--hostname", placement.Name, "--network", placement.Network };
+        // hostNetwork: the node's own network namespace, as the kubelet gives a DaemonSet such as node-routes.
+        var network = spec.HostNetwork == true ? "host" : placement.Network;
+        var pod = new List<string> { "podman", "pod", "create", "--name", placement.Name, "--infra-name", InfraName(placement), "--hostname", placement.Name, "--network", network };
         pod.AddRange(["--share", spec.ShareProcessNamespace == true ? "net,ipc,uts,pid" : "net,ipc,uts"]);
         // Each container in a cgroup of its own (its limits still apply): podman 4.3 with runc on cgroup v2 puts a
         // device filter on a pod-level cgroup that denies the containers under it /dev/null.
         pod.Add("--share-parent=false");
-        if (!placement.Network.StartsWith("ns:", StringComparison.Ordinal)) pod.AddRange(["--ip", placement.PodIp]);
+        if (network != "host" && !network.StartsWith("ns:", StringComparison.Ordinal)) pod.AddRange(["--ip", placement.PodIp]);
         foreach (var sysctl in spec.SecurityContext?.Sysctls ?? []) pod.AddRange(["--sysctl", $"{sysctl.Name}={sysctl.Value}"]);
         commands.Add(Shell([.. pod]));
 
@@ -132,6 +139,7 @@ public static class PodmanPod
                 "metadata.namespace" => placement.Namespace,
                 "status.podIP" => placement.PodIp,
                 "status.hostIP" => placement.NodeIp,
+                "spec.nodeName" => placement.NodeName,
                 var field => throw new NotSupportedException($"{container.Name}: env {env.Name} from field {field} is not translated"),
             };
             values.Add((env.Name, value));

@@ -183,6 +183,9 @@ public sealed class RunCommandTests
         await Eventually.True(() => File.Exists(Path.Combine(_run, "keepalived.pid")) && File.Exists(Path.Combine(_run, "exabgp.pid")), "the stand-ins to start");
         StartController();
         await Eventually.True(() => Exabgp.Contains("route 198.51.100.77/32"), "the announcement");
+        // A pod that has settled: right after an apply, exabgp checks the all-withdrawn shape in the background
+        // (exabgp --test, 0.3-1 s of Python start-up), and a withdrawal in that window waits for it.
+        await Task.Delay(TimeSpan.FromSeconds(2));
 
         var stand = _processes.Single(p => p.StartInfo.FileName == keepalived);
         var clock = Stopwatch.StartNew();

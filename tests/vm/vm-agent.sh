@@ -40,6 +40,14 @@ ip link set lo up
 if ip link show eth0 >/dev/null 2>&1; then
   ip addr add 10.0.2.15/24 dev eth0
   ip link set eth0 up
+  # QEMU's user-mode NIC would carry anything to anywhere through this machine's sockets (a pod's DNS lookup, say):
+  # held to 10.0.2.2 here, refused at once otherwise, so nothing leaves the machine and nothing waits on a timeout.
+  nft -f - <<'NFT'
+table inet vm-nic {
+  chain output { type filter hook output priority 0; oifname "eth0" ip daddr != 10.0.2.2 reject with icmpx admin-prohibited; oifname "eth0" meta nfproto ipv6 reject with icmpx admin-prohibited; }
+  chain forward { type filter hook forward priority 0; oifname "eth0" ip daddr != 10.0.2.2 reject with icmpx admin-prohibited; oifname "eth0" meta nfproto ipv6 reject with icmpx admin-prohibited; }
+}
+NFT
 fi
 
 # podman's storage on a local filesystem (its overlay layers cannot live on the root overlay over 9p).

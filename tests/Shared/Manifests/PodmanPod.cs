@@ -6,8 +6,7 @@ namespace PortableLb.Testing.Manifests;
 
 /// <summary>
 /// Where a kubelet would run a pod: its name and namespace, the node's and the pod's addresses, the network to join
-/// (a podman network, or "ns:/run/netns/NAME" for a network namespace that is already wired; a hostNetwork pod joins
-/// the node's), the API server the
+/// (a podman network, or "ns:/run/netns/NAME" for a network namespace a CNI plugin already wired), the API server the
 /// in-cluster configuration points at, and the folder holding the service account's token, ca.crt and namespace.
 /// </summary>
 public sealed record PodPlacement(
@@ -22,6 +21,9 @@ public sealed record PodPlacement(
 {
     /// <summary>The node's name, for spec.nodeName.</summary>
     public string NodeName { get; init; } = "node-1";
+
+    /// <summary>The node's own network, which a hostNetwork pod joins: "host", or "ns:/run/netns/NAME" for a node that is a namespace.</summary>
+    public string NodeNetwork { get; init; } = "host";
 }
 
 /// <summary>
@@ -30,9 +32,11 @@ public sealed record PodPlacement(
 /// shareProcessNamespace, the process) namespace; pod sysctls; emptyDirs as volumes owned by the fsGroup with the
 /// setgid bit; each container's image, command and args (command replaces the entrypoint, args the default
 /// arguments), env with downward-API fields and $(VAR) references, user and group, fsGroup as a supplementary
-/// group, capabilities, no-new-privileges, a read-only root with nothing writable added, memory limits and the
-/// service account's token. Termination runs the preStop sleep, then SIGTERM with the rest of the grace period.
+/// group, capabilities, no-new-privileges, a read-only root with nothing writable added, memory limits, the pod's
+/// name in /etc/hosts and the service account's token. Termination runs the preStop sleep, then SIGTERM with the rest of the grace period.
 /// A field it cannot translate is an error, so a manifest change cannot slip past the tests unexercised.
+/// The sandbox is an infra container (catatonit, as podman's own pause image has it) whose namespaces the containers
+/// join, as a kubelet's pause container: podman 4.3's `pod create` cannot join a network namespace by path.
 /// </summary>
 public static class PodmanPod
 {
@@ -41,6 +45,9 @@ public static class PodmanPod
     public static string ContainerName(PodPlacement placement, Container container) => $"{placement.Name}-{container.Name}";
 
     public static string InfraName(PodPlacement placement) => $"{placement.Name}-infra";
+
+    /// <summary>The sandbox's root: catatonit alone, which is all podman's pause image holds.</summary>
+    private const string SandboxRoot = "/var/lib/pod-sandbox";
 
     /// <summary>Shell commands that create the pod and its containers (not yet started).</summary>
     public static IReadOnlyList<string> Create(PodSpec spec, PodPlacement placement)
@@ -59,26 +66,30 @@ public static class PodmanPod
             else if (volume.HostPath is null) throw new NotSupportedException($"volume {volume.Name}: only emptyDir and hostPath are translated");
         }
 
-        // The infra container holds the pod's namespaces, as the pause container does under a kubelet.
-        // hostNetwork: the node's own network namespace, as the kubelet gives a DaemonSet such as node-routes.
-        var network = spec.HostNetwork == true ? "host" : placement.Network;
-        var pod = new List<string> { "podman", "pod", "create", "--name", placement.Name, "--infra-name", InfraName(placement), "--hostname", placement.Name, "--network", network };
-        pod.AddRange(["--share", spec.ShareProcessNamespace == true ? "net,ipc,uts,pid" : "net,ipc,uts"]);
-        // Each container in a cgroup of its own (its limits still apply): podman 4.3 with runc on cgroup v2 puts a
-        // device filter on a pod-level cgroup that denies the containers under it /dev/null.
-        pod.Add("--share-parent=false");
-        if (network != "host" && !network.StartsWith("ns:", StringComparison.Ordinal)) pod.AddRange(["--ip", placement.PodIp]);
-        foreach (var sysctl in spec.SecurityContext?.Sysctls ?? []) pod.AddRange(["--sysctl", $"{sysctl.Name}={sysctl.Value}"]);
-        commands.Add(Shell([.. pod]));
+        // The infra container holds the pod's namespaces, as the pause container does under a kubelet; it is PID 1 of
+        // a shared process namespace. hostNetwork: the node's own network namespace, as a DaemonSet such as node-routes gets.
+        var network = spec.HostNetwork == true ? placement.NodeNetwork : placement.Network;
+        commands.Add($"mkdir -p {SandboxRoot} && cp -u /usr/bin/catatonit {SandboxRoot}/catatonit");
+        var infra = new List<string> { "podman", "create", "--name", InfraName(placement), "--hostname", placement.Name, "--network", network, "--ipc", "shareable" };
+        if (network != "host" && !network.StartsWith("ns:", StringComparison.Ordinal)) infra.AddRange(["--ip", placement.PodIp]);
+        // The kubelet's /etc/hosts names the pod by its address, so looking up its own name (exabgp does) needs no DNS.
+        if (spec.HostNetwork != true) infra.AddRange(["--add-host", $"{placement.Name}:{placement.PodIp}"]);
+        foreach (var sysctl in spec.SecurityContext?.Sysctls ?? []) infra.AddRange(["--sysctl", $"{sysctl.Name}={sysctl.Value}"]);
+        infra.AddRange(["--rootfs", SandboxRoot, "/catatonit", "-P"]);
+        commands.Add(Shell([.. infra]));
 
         foreach (var container in spec.Containers) commands.Add(Shell([.. CreateContainer(spec, container, placement)]));
         return commands;
     }
 
+    /// <summary>The sandbox first, then the containers in the order the spec lists them.</summary>
+    public static string Start(PodSpec spec, PodPlacement placement) =>
+        Shell(["podman", "start", InfraName(placement), .. spec.Containers.Select(c => ContainerName(placement, c))]) + " >/dev/null";
+
     /// <summary>
     /// What a kubelet does when the pod is deleted: for every container at once, its preStop hook, then SIGTERM and,
-    /// once the grace period (counted from the start, hook included) is over, SIGKILL; the sandbox goes last. (podman's
-    /// own `pod stop` stops the infra container with the others, which ends a shared process namespace early.)
+    /// once the grace period (counted from the start, hook included) is over, SIGKILL; the sandbox goes last, as
+    /// stopping it first would end a shared process namespace early.
     /// </summary>
     public static string Delete(PodSpec spec, PodPlacement placement)
     {
@@ -88,13 +99,15 @@ public static class PodmanPod
             var preStop = c.Lifecycle?.PreStop?.Sleep?.Seconds ?? 0;
             return $"( sleep {preStop}; {Shell("podman", "stop", "-t", (grace - preStop).ToString(CultureInfo.InvariantCulture), ContainerName(placement, c))} ) &";
         });
-        return string.Join(" ", stops) + " wait; " + Shell("podman", "pod", "stop", placement.Name);
+        return string.Join(" ", stops) + " wait; " + Shell("podman", "stop", "-t", "0", InfraName(placement)) + " >/dev/null";
     }
 
     private static List<string> CreateContainer(PodSpec spec, Container container, PodPlacement placement)
     {
         var security = container.SecurityContext;
-        var args = new List<string> { "podman", "create", "--pod", placement.Name, "--name", ContainerName(placement, container), "--restart", "always" };
+        var sandbox = "container:" + InfraName(placement);
+        var args = new List<string> { "podman", "create", "--name", ContainerName(placement, container), "--restart", "always", "--network", sandbox, "--ipc", sandbox, "--uts", sandbox };
+        if (spec.ShareProcessNamespace == true) args.AddRange(["--pid", sandbox]);
         if (security?.Privileged == true) throw new NotSupportedException($"{container.Name}: privileged containers are not translated");
         if (security?.ReadOnlyRootFilesystem == true) args.AddRange(["--read-only", "--read-only-tmpfs=false"]);
         if (security?.AllowPrivilegeEscalation == false) args.AddRange(["--security-opt", "no-new-privileges"]);

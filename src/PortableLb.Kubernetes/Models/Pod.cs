@@ -9,9 +9,11 @@ public sealed record Pod : IKubernetesObject
     public PodSpec? Spec { get; init; }
     public PodStatus? Status { get; init; }
 
-    /// <summary>Ready as the kubelet says (the Ready condition True), and not on its way out.</summary>
-    public bool IsReady => Metadata?.DeletionTimestamp is null
-        && Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true;
+    /// <summary>Ready as the kubelet says: the Ready condition is True. A terminating pod can still be ready; it serves through its grace period.</summary>
+    public bool IsReady => Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true;
+
+    /// <summary>Deleted, and in its grace period (metadata.deletionTimestamp is set).</summary>
+    public bool IsTerminating => Metadata?.DeletionTimestamp is not null;
 
     /// <summary>status.podIPs, or status.podIP where only that is set.</summary>
     public IEnumerable<string> Addresses => Status?.PodIPs is { Count: > 0 } ips

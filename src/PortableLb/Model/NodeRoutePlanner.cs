@@ -13,7 +13,13 @@ public sealed record NodeRoute(IPNetwork Destination, ValueList<IPAddress> Via);
 /// The pure half of `node-routes`: which Service addresses a node must hand to which of its LB pods. The router
 /// delivers a VIP's packets to a node (BGP next-hop: node, or a pod address the router resolves through the node
 /// that owns the pod CIDR); the packet is still addressed to the VIP, so without this route the node would send it
-/// back out of its default route. An address gets a route only while some LB pod on this node is ready.
+/// back out of its default route, where the router sends it straight back.
+/// The next hops are the node's LB pods that are ready and staying. Only when the node has none do the others stand
+/// in, best first: a terminating pod that is still ready (it serves through its grace period while the routers learn
+/// of its withdrawal), then a pod that is not ready. A pod the kubelet calls unready has withdrawn or will announce
+/// again before the kubelet notices; meanwhile the routers still send the node its traffic, and handing that to the
+/// pod can succeed where looping it back to the router cannot. Siblings that are ready always win, so a rolling
+/// update's new pod takes new flows at once.
 /// </summary>
 public static class NodeRoutePlanner
 {
@@ -22,10 +28,10 @@ public static class NodeRoutePlanner
     {
         var errors = new List<ObjectError>();
         var lbPods = snapshot.Pods
-            .Where(p => p.Spec?.NodeName == nodeName && p.Metadata?.Labels?.GetValueOrDefault(KubernetesSource.LbPodLabelKey) == KubernetesSource.LbPodLabelValue && p.IsReady)
-            .SelectMany(p => p.Addresses.Select(a => IpText.TryParseAddress(a, out var address) ? address : null))
-            .OfType<IPAddress>()
-            .Distinct()
+            .Where(p => p.Spec?.NodeName == nodeName && p.Metadata?.Labels?.GetValueOrDefault(KubernetesSource.LbPodLabelKey) == KubernetesSource.LbPodLabelValue)
+            .SelectMany(p => p.Addresses.Select(a => IpText.TryParseAddress(a, out var address) ? (Address: address, Rank: Rank(p)) : default))
+            .Where(p => p.Address is not null)
+            .DistinctBy(p => p.Address)
             .ToList();
 
         // The same rules as the LB pods: a Service may not claim this node's addresses or special-purpose ranges.
@@ -44,11 +50,16 @@ public static class NodeRoutePlanner
         var routes = new List<NodeRoute>();
         foreach (var destination in destinations.Values)
         {
-            var via = lbPods.Where(p => p.AddressFamily == destination.BaseAddress.AddressFamily).Order(AddressComparer.Instance).ToValueList();
+            var family = lbPods.Where(p => p.Address!.AddressFamily == destination.BaseAddress.AddressFamily).ToList();
+            var best = family.Count > 0 ? family.Min(p => p.Rank) : 0;
+            var via = family.Where(p => p.Rank == best).Select(p => p.Address!).Order(AddressComparer.Instance).ToValueList();
             if (via.Count > 0) routes.Add(new NodeRoute(destination, via));
         }
         return (routes, errors);
     }
+
+    /// <summary>0: ready and staying; 1: ready but terminating; 2: not ready.</summary>
+    private static int Rank(PortableLb.Kubernetes.Models.Pod pod) => !pod.IsReady ? 2 : pod.IsTerminating ? 1 : 0;
 
     private sealed class AddressComparer : IComparer<IPAddress>
     {

@@ -6,11 +6,12 @@ namespace PortableLb.Tests.Model;
 
 public sealed class NodeRoutePlannerTests
 {
-    private static string Pod(string name, string node, string ip, bool ready = true, string app = "portable-lb", string? ip6 = null)
+    private static string Pod(string name, string node, string ip, bool ready = true, string app = "portable-lb", string? ip6 = null, bool terminating = false)
     {
         var ips = ip6 is null ? $"[{{ip: {ip}}}]" : $"[{{ip: {ip}}}, {{ip: \"{ip6}\"}}]";
+        var deleted = terminating ? ", deletionTimestamp: \"2026-12-01T07:00:00Z\"" : "";
         return "apiVersion: v1\nkind: Pod\n"
-            + $"metadata: {{name: {name}, namespace: default, labels: {{app.kubernetes.io/name: {app}}}}}\n"
+            + $"metadata: {{name: {name}, namespace: default, labels: {{app.kubernetes.io/name: {app}}}{deleted}}}\n"
             + $"spec: {{nodeName: {node}}}\n"
             + $"status: {{podIP: {ip}, podIPs: {ips}, conditions: [{{type: Ready, status: \"{(ready ? "True" : "False")}\"}}]}}\n---\n";
     }
@@ -33,10 +34,29 @@ public sealed class NodeRoutePlannerTests
     }
 
     [Test]
-    public void Without_a_ready_LB_pod_on_the_node_there_is_no_route()
+    public void Without_an_LB_pod_on_the_node_there_is_no_route_and_an_unready_one_stands_in_only_when_it_is_the_last()
     {
-        Assert.That(Plan(Service("web", address: "198.51.100.10") + Pod("lb-a", "node-1", "10.244.1.5", ready: false)), Is.Empty);
         Assert.That(Plan(Service("web", address: "198.51.100.10") + Pod("lb-a", "node-2", "10.244.2.5")), Is.Empty);
+        // Traffic the routers still send the node is better handed to its LB pod than looped back to the router.
+        Assert.That(Show(Plan(Service("web", address: "198.51.100.10") + Pod("lb-a", "node-1", "10.244.1.5", ready: false))),
+            Is.EqualTo(new[] { "198.51.100.10/32 via 10.244.1.5" }));
+        Assert.That(Show(Plan(Service("web", address: "198.51.100.10") + Pod("lb-a", "node-1", "10.244.1.5", ready: false) + Pod("lb-b", "node-1", "10.244.1.6"))),
+            Is.EqualTo(new[] { "198.51.100.10/32 via 10.244.1.6" }));
+    }
+
+    [Test]
+    public void A_terminating_LB_pod_gives_way_to_a_ready_sibling_on_the_node_but_keeps_the_route_when_it_is_the_last()
+    {
+        var web = Service("web", address: "198.51.100.10");
+        // A rolling update: the new pod is ready beside the old one, which is being deleted. New flows go to the new one.
+        Assert.That(Show(Plan(web + Pod("lb-old", "node-1", "10.244.1.5", terminating: true) + Pod("lb-new", "node-1", "10.244.1.6"))),
+            Is.EqualTo(new[] { "198.51.100.10/32 via 10.244.1.6" }));
+        // The last LB pod on the node: it serves through its grace period while the routers learn of its withdrawal.
+        Assert.That(Show(Plan(web + Pod("lb-old", "node-1", "10.244.1.5", terminating: true) + Pod("lb-new", "node-1", "10.244.1.6", ready: false))),
+            Is.EqualTo(new[] { "198.51.100.10/32 via 10.244.1.5" }));
+        // A ready pod, even a terminating one, goes before one that is not ready.
+        Assert.That(Show(Plan(web + Pod("lb-old", "node-1", "10.244.1.5", terminating: true) + Pod("lb-broken", "node-1", "10.244.1.7", ready: false))),
+            Is.EqualTo(new[] { "198.51.100.10/32 via 10.244.1.5" }));
     }
 
     [Test]

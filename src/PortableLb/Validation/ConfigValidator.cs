@@ -71,8 +71,13 @@ public abstract class DaemonConfigValidator(IProcessRunner runner, string progra
 }
 
 /// <summary>`keepalived -t`: exit 0 only when the config parses without a single warning.</summary>
+/// <remarks>
+/// The validators' limits guard only against one that hangs. A check that is slow but working must be let finish:
+/// killing it means the next try redoes the same work, so on a loaded node (or an emulated one, where `exabgp --test`
+/// takes 15–60 s instead of under one) a tight limit never converges and nothing is applied at all.
+/// </remarks>
 public sealed class KeepalivedValidator(IProcessRunner runner, string program = "keepalived", TimeSpan? timeout = null)
-    : DaemonConfigValidator(runner, program, timeout ?? TimeSpan.FromSeconds(30))
+    : DaemonConfigValidator(runner, program, timeout ?? TimeSpan.FromMinutes(2))
 {
     public override string Daemon => "keepalived";
 
@@ -84,7 +89,7 @@ public sealed class KeepalivedValidator(IProcessRunner runner, string program = 
 /// IPv4 next-hop). The CLI pipe is off so the check neither looks for nor creates named pipes.
 /// </summary>
 public sealed class ExabgpValidator(IProcessRunner runner, string program = "exabgp", TimeSpan? timeout = null)
-    : DaemonConfigValidator(runner, program, timeout ?? TimeSpan.FromSeconds(60))
+    : DaemonConfigValidator(runner, program, timeout ?? TimeSpan.FromMinutes(5))
 {
     public override string Daemon => "exabgp";
 

@@ -60,6 +60,7 @@ var testPrerequisites = demoPrerequisites.Concat(imagePrerequisites).Concat(new 
     ("qemu-system-x86_64", "qemu-system-x86"),
     ("nginx", "nginx"),
     ("curl", "curl"),
+    ("conntrack", "conntrack"),                     // the cluster lab reads the LB pods' NAT from conntrack
     ("wrk", "wrk"),
     ("python3", "python3"),
     ("node", "nodejs"),

@@ -20,7 +20,8 @@ pod_netns() {
   ip -n "$name" route add default via "$gateway"
 }
 
-# nginx in namespace NAME answering "NAME" on port 80 (and 8080), as a web pod would; its files in /srv/NAME.
+# nginx in namespace NAME answering "NAME" on port 80 (and 8080), as a web pod would, and at /client the address the
+# request came from; its files in /srv/NAME.
 web_server() {
   local name="$1" dir="/srv/$1"
   mkdir -p "$dir/tmp"
@@ -33,7 +34,11 @@ http {
   access_log off;
   client_body_temp_path $dir/tmp/body; proxy_temp_path $dir/tmp/proxy; fastcgi_temp_path $dir/tmp/fastcgi;
   uwsgi_temp_path $dir/tmp/uwsgi; scgi_temp_path $dir/tmp/scgi;
-  server { listen 80; listen 8080; default_type text/plain; location / { return 200 "$name\n"; } }
+  server {
+    listen 80; listen 8080; default_type text/plain;
+    location / { return 200 "$name\n"; }
+    location /client { return 200 "\$remote_addr\n"; }
+  }
 }
 NGINX
   ip netns exec "$name" nginx -c "$dir/nginx.conf"
@@ -109,4 +114,148 @@ watch_withdrawal() {
   echo "config: ${conf_ms:-timeout}"
   echo "peer: ${peer_ms:-timeout}"
   echo "unready: ${unready_ms:-timeout}"
+}
+
+# --- A small cluster's network, host-gw style (ClusterLab.cs): a LAN bridge, nodes on it with a pod bridge each, a
+# router between the LAN and the clients, and an uplink to the VM's NIC (where the API server is).
+
+# The LAN: a bridge in this namespace with no address of its own.
+lan_up() { ip link add lan0 type bridge; ip link set lan0 up; }
+
+# A namespace with eth0 on the LAN at ADDRESS/24 and (when given) a default route via GATEWAY.
+lan_host() {
+  local name="$1" address="$2" gateway="${3:-}"
+  ip netns add "$name"
+  ip -n "$name" link set lo up
+  ip link add "l-$name" type veth peer name eth0 netns "$name"
+  ip link set "l-$name" master lan0 up
+  ip -n "$name" addr add "$address/24" dev eth0
+  ip -n "$name" link set eth0 up
+  if [ -n "$gateway" ]; then ip -n "$name" route add default via "$gateway"; fi
+}
+
+# A node: a LAN host with a pod bridge cni0 at POD_GATEWAY/24 (its pod CIDR) and forwarding on, as kubeadm and a
+# bridge CNI plugin leave a node.
+node_up() {
+  local name="$1" address="$2" router="$3" pod_gateway="$4"
+  lan_host "$name" "$address" "$router"
+  ip -n "$name" link add cni0 type bridge
+  ip -n "$name" addr add "$pod_gateway/24" dev cni0
+  ip -n "$name" link set cni0 up
+  ip netns exec "$name" sysctl -qw net.ipv4.ip_forward=1
+}
+
+# The router: FRR (zebra + bgpd) in namespace NAME, an iBGP client of the route reflector RR in AS AS, with
+# ECMP over up to 16 paths and L4 hashing (one client's flows spread by port). CLIENT_SIDE (ADDRESS/LEN): its address
+# on a veth to the namespace "client", which gets CLIENT (ADDRESS/LEN) and a default route via the router. UPLINK
+# (three octets): a /30 to the VM's own namespace (.1 there, .2 in the router), which masquerades out of eth0 to
+# where the API server is.
+router_up() {
+  local name="$1" address="$2" rr="$3" as="$4" client_side="$5" client="$6" uplink="$7" dir="/run/$1-frr"
+  lan_host "$name" "$address"
+  ip netns exec "$name" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1
+  ip netns add client
+  ip -n client link set lo up
+  ip -n "$name" link add client0 type veth peer name eth0 netns client
+  ip -n "$name" addr add "$client_side" dev client0
+  ip -n "$name" link set client0 up
+  ip -n client addr add "$client" dev eth0
+  ip -n client link set eth0 up
+  ip -n client route add default via "${client_side%/*}"
+  ip link add uplink0 type veth peer name uplink0 netns "$name"
+  ip addr add "$uplink.1/30" dev uplink0
+  ip link set uplink0 up
+  ip -n "$name" addr add "$uplink.2/30" dev uplink0
+  ip -n "$name" link set uplink0 up
+  ip -n "$name" route add default via "$uplink.1"
+  sysctl -qw net.ipv4.ip_forward=1
+  nft add table ip uplink
+  nft add chain ip uplink postrouting '{ type nat hook postrouting priority 100; }'
+  nft add rule ip uplink postrouting oifname eth0 masquerade
+  mkdir -p "$dir" && chmod 777 "$dir"
+  cat >"$dir/frr.conf" <<CONF
+frr defaults traditional
+hostname $name
+log file $dir/frr.log
+!
+router bgp $as
+ bgp router-id $address
+ neighbor $rr remote-as $as
+ neighbor $rr timers 1 3
+ neighbor $rr timers connect 1
+ address-family ipv4 unicast
+  maximum-paths ibgp 16
+ exit-address-family
+exit
+CONF
+  ip netns exec "$name" /usr/lib/frr/zebra -d -N "$name" -i "$dir/zebra.pid" -z "$dir/zserv.api" --vty_socket "$dir" -A 127.0.0.1 -P 0
+  for _ in $(seq 100); do [ -S "$dir/zserv.api" ] && break; sleep 0.1; done
+  ip netns exec "$name" /usr/lib/frr/bgpd -d -N "$name" -i "$dir/bgpd.pid" -z "$dir/zserv.api" --vty_socket "$dir" -A 127.0.0.1 -P 0 -f "$dir/frr.conf"
+}
+
+# A gobgpd route reflector in namespace NAME at ADDRESS (AS AS): passive towards every peer in PEERS (a prefix:
+# the pods that announce), and reflecting every path (add-paths) to its client ROUTER.
+route_reflector_up() {
+  local name="$1" address="$2" as="$3" peers="$4" router="$5" dir="/srv/$1"
+  mkdir -p "$dir"
+  cat >"$dir/gobgpd.yaml" <<CONF
+global:
+  config: {as: $as, router-id: $address, port: 179, local-address-list: [$address]}
+peer-groups:
+  - config: {peer-group-name: pods, peer-as: $as}
+    transport: {config: {passive-mode: true}}
+    afi-safis:
+      - config: {afi-safi-name: ipv4-unicast}
+dynamic-neighbors:
+  - config: {prefix: $peers, peer-group: pods}
+neighbors:
+  - config: {neighbor-address: $router, peer-as: $as}
+    timers: {config: {hold-time: 3, keepalive-interval: 1, connect-retry: 1}}
+    route-reflector: {config: {route-reflector-client: true, route-reflector-cluster-id: $address}}
+    afi-safis:
+      - config: {afi-safi-name: ipv4-unicast}
+        add-paths: {config: {send-max: 255}}
+CONF
+  gobgpd_start "$name" "$dir/gobgpd.yaml" "$address"
+}
+
+# The router's next hops for ADDRESS in its kernel FIB, sorted, one per line.
+next_hops() {
+  ip -n "$1" route show "$2" | { grep -o 'via [0-9.]*' || true; } | cut -d' ' -f2 | sort
+}
+
+# What a kubelet's readiness probe makes of POD: every PERIOD seconds an HTTP GET of URL from namespace NODE; after
+# FAILURES misses in a row "False", after a success "True", in DIR/POD.ready. Runs until DIR/POD.ready is removed
+# or an hour has passed.
+readiness_probe() {
+  local pod="$1" node="$2" url="$3" period="$4" failures="$5" dir="$6"
+  (
+    misses=0
+    echo False >"$dir/$pod.ready"
+    for _ in $(seq $(( 3600 / period ))); do
+      [ -e "$dir/$pod.ready" ] || exit 0
+      if [ "$(ip netns exec "$node" curl -s -m 2 -o /dev/null -w '%{http_code}' "$url")" = 200 ]; then
+        misses=0; echo True >"$dir/$pod.ready.new"
+      else
+        misses=$(( misses + 1 )); [ "$misses" -ge "$failures" ] && echo False >"$dir/$pod.ready.new"
+      fi
+      [ -e "$dir/$pod.ready.new" ] && { [ -e "$dir/$pod.ready" ] && mv "$dir/$pod.ready.new" "$dir/$pod.ready" || rm -f "$dir/$pod.ready.new"; }
+      sleep "$period"
+    done
+  ) >/dev/null 2>&1 &
+}
+
+# The clients of HOST:80 from namespace NS (tests/vm/clients.py: new connections every NEW_INTERVAL seconds, LONG
+# keep-alive connections with a request every LONG_INTERVAL seconds), until clients_stop REPORT or SECONDS.
+clients_start() {
+  local ns="$1" host="$2" report="$3" seconds="$4" new_interval="$5" long="$6" long_interval="$7"
+  rm -f "$report" "$report.stop"
+  ip netns exec "$ns" python3 "$(dirname "${BASH_SOURCE[0]}")/clients.py" "$host" 80 "$seconds" "$report" "$new_interval" "$long" "$long_interval" >"$report.log" 2>&1 &
+}
+
+clients_stop() {
+  local report="$1"
+  touch "$report.stop"
+  for _ in $(seq 100); do [ -e "$report" ] && return 0; sleep 0.1; done
+  echo "the clients writing $report did not stop: $(tail -n 5 "$report.log")" >&2; return 1
 }

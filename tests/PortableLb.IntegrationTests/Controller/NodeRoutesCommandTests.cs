@@ -80,7 +80,9 @@ public sealed class NodeRoutesCommandTests
         }
         try
         {
-            await Eventually.True(async () => (await OurRoutes()).Contains("nexthop via 10.244.1.6", StringComparison.Ordinal), "the multipath route", Log);
+            // One apply both adds the multipath route and removes the earlier run's: wait for the end of it, not its middle.
+            await Eventually.True(async () => await OurRoutes() is var now && now.Contains("nexthop via 10.244.1.6", StringComparison.Ordinal) && !now.Contains("198.51.100.99", StringComparison.Ordinal),
+                "the multipath route, and the earlier run's route gone", Log);
             var routes = await OurRoutes();
             Assert.That(routes, Does.StartWith("198.51.100.10 ").And.Contain("nexthop via 10.244.1.5 dev cni0").And.Not.Contain("10.244.1.7"));
             Assert.That(routes, Does.Not.Contain("198.51.100.99"), "the earlier run's route is removed");

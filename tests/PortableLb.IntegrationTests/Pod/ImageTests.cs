@@ -7,14 +7,14 @@ namespace PortableLb.IntegrationTests.Pod;
 [CancelAfter(300_000)]
 public sealed class ImageTests
 {
-    private static Task<string> Podman(params string[] arguments) => HostCommand.RunAsync(["podman", .. arguments], PodLab.PodmanSettings);
+    private static Task<string> Podman(params string[] arguments) => HostCommand.RunAsync(["podman", .. arguments], Cluster.ClusterLab.PodmanSettings);
 
     [Test]
     public async Task The_exabgp_image_runs_as_uid_and_gid_10179_the_pods_fsGroup_without_any_runAsGroup()
     {
         Daemons.RequireRoot();
         Daemons.Require("podman");
-        Assert.That(await Podman("run", "--rm", "--network", "none", "--entrypoint", "id", await PodLab.ImageOfAsync("exabgp")), Does.StartWith("uid=10179(portablelb) gid=10179(portablelb)"));
+        Assert.That(await Podman("run", "--rm", "--network", "none", "--entrypoint", "id", await Cluster.ClusterLab.ImageOfAsync("exabgp")), Does.StartWith("uid=10179(portablelb) gid=10179(portablelb)"));
     }
 
     [Test]
@@ -22,8 +22,8 @@ public sealed class ImageTests
     {
         Daemons.RequireRoot();
         Daemons.Require("podman");
-        var inIpvs = await Podman("run", "--rm", "--network", "none", "--entrypoint", "exabgp", await PodLab.ImageOfAsync("ipvs"), "--version");
-        var inExabgp = await Podman("run", "--rm", "--network", "none", "--entrypoint", "exabgp", await PodLab.ImageOfAsync("exabgp"), "--version");
+        var inIpvs = await Podman("run", "--rm", "--network", "none", "--entrypoint", "exabgp", await Cluster.ClusterLab.ImageOfAsync("ipvs"), "--version");
+        var inExabgp = await Podman("run", "--rm", "--network", "none", "--entrypoint", "exabgp", await Cluster.ClusterLab.ImageOfAsync("exabgp"), "--version");
         Assert.That(inIpvs.Split('\n')[0], Does.StartWith("ExaBGP : 4."));
         Assert.That(inIpvs.Split('\n')[0], Is.EqualTo(inExabgp.Split('\n')[0]));
     }
@@ -33,7 +33,7 @@ public sealed class ImageTests
     {
         Daemons.RequireRoot();
         Daemons.Require("podman");
-        foreach (var image in new[] { await PodLab.ImageOfAsync("ipvs"), await PodLab.ImageOfAsync("exabgp") })
+        foreach (var image in new[] { await Cluster.ClusterLab.ImageOfAsync("ipvs"), await Cluster.ClusterLab.ImageOfAsync("exabgp") })
         {
             var entrypoint = await Podman("image", "inspect", "--format", "{{json .Config.Entrypoint}}", image);
             Assert.That(entrypoint, Does.StartWith("[\"/usr/bin/tini\",\"-s\",\"--\""), image);

@@ -31,7 +31,9 @@ public sealed class ClusterBenchmarks
         await using var lab = await ClusterLab.StartAsync(timeout.Token);
         var lb1 = await lab.StartLbPodAsync("lb1", ClusterLab.Nodes[0], "10.244.1.10", timeout.Token);
         var lb2 = await lab.StartLbPodAsync("lb2", ClusterLab.Nodes[1], "10.244.2.10", timeout.Token);
-        await lab.RouterSendsAsync(ClusterLab.Vip, [lb1.Node.Ip, lb2.Node.Ip], TimeSpan.FromMinutes(8));
+        await lab.StartRouteReflectorAsync();
+        await lab.RouterSendsAsync(ClusterLab.Vip, [lb1.Node.Ip, lb2.Node.Ip], TimeSpan.FromMinutes(15));
+        await lab.WaitAsync(() => Task.FromResult(lab.IsReady(lb1) && lab.IsReady(lb2)), "both LB pods ready", TimeSpan.FromMinutes(5));
         await lab.NodeSendsAsync(lb1.Node, [lb1.Ip], TimeSpan.FromMinutes(2));
         await lab.NodeSendsAsync(lb2.Node, [lb2.Ip], TimeSpan.FromMinutes(2));
 

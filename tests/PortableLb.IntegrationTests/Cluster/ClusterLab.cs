@@ -257,7 +257,8 @@ public sealed class ClusterLab : IAsyncDisposable
     /// Deletes an LB pod as the API server and its kubelet do: the Pod object gets its deletionTimestamp at once; the
     /// kubelet runs the termination (preStop, SIGTERM, the rest of the grace) while still probing readiness; once the
     /// containers have exited the Pod object goes, and the CNI plugin removes the pod's network. Returns what the
-    /// termination looked like: "withdrawn: MS" (the pod's exabgp.conf without the VIP, counted from the deletion),
+    /// termination looked like: "next hop gone: MS" (from the node's route), "withdrawn: MS" (the pod's exabgp.conf
+    /// without the VIP), both counted from the deletion,
     /// "keepalived then: serving|gone", "stopped: MS", and each container's final state and exit code.
     /// </summary>
     public async Task<string> DeleteLbPodAsync(LbPod pod)
@@ -271,9 +272,11 @@ public sealed class ClusterLab : IAsyncDisposable
         var report = await MustAsync($$"""
             withdrawn() { ! grep -q 'route {{Vip}}/32 ' {{Volume(pod)}}/exabgp.conf; }
             keepalived_runs() { for p in $(ip netns pids {{pod.Name}}); do [ "$(cat /proc/$p/comm 2>/dev/null)" = keepalived ] && return 0; done; return 1; }
+            next_hop_gone() { ! ip -n {{pod.Node.Name}} route show {{Vip}} | grep -q 'via {{pod.Ip}} '; }
             start="$(now_ms)"
             ( {{PodmanPod.Delete(LbSpec, pod.Placement)}} ) >/tmp/stop-{{pod.Name}}.log 2>&1 &
             stopper=$!
+            echo "next hop gone: $(wait_ms 30 next_hop_gone || true)"
             echo "withdrawn: $(wait_ms 30 withdrawn)"
             echo "keepalived then: $(keepalived_runs && echo serving || echo gone)"
             wait "$stopper"
@@ -438,13 +441,12 @@ public sealed class ClusterLab : IAsyncDisposable
             // Two LB pods on one node share the node's route, ECMP across them.
             await NodeSendsAsync(old.Node, [old.Ip, surge.Ip], TimeSpan.FromMinutes(2));
 
-            // The old one goes through its graceful sequence; its next hop leaves the node's route as soon as it is deleted.
             clock.Restart();
-            var deletion = DeleteLbPodAsync(old);
-            await NodeSendsAsync(old.Node, [surge.Ip], TimeSpan.FromMinutes(1));
-            steps.Add($"{old.Name}'s next hop gone from {old.Node.Name}'s route after {clock.Elapsed.TotalSeconds:0.0} s");
-            deletions.Add(await deletion);
+            // The old one goes through its graceful sequence; its next hop leaves the node's route as soon as it is
+            // deleted (timed inside the deletion: the VM runs one command at a time).
+            deletions.Add(await DeleteLbPodAsync(old));
             steps.Add($"{old.Name} deleted after {clock.Elapsed.TotalSeconds:0.0} s");
+            await NodeSendsAsync(old.Node, [surge.Ip], TimeSpan.FromMinutes(1));
             await RouterSendsAsync(Vip, [.. LbPods.Select(p => p.Node.Ip).Distinct().Order(StringComparer.Ordinal)], TimeSpan.FromMinutes(3));
         }
 

@@ -44,9 +44,9 @@ public sealed class ClusterTests
 
     private LbPod[] Both => [_lb1, _lb2];
 
-    /// <summary>Whether the kernel's IPVS table in the pod has the web pod as a real server (`kubectl exec … ipvsadm -Ln`).</summary>
+    /// <summary>Whether the kernel's IPVS table in the pod has the web pod as a real server of the VIP (`kubectl exec … ipvsadm -Ln -t VIP:80`).</summary>
     private async Task<bool> InIpvsAsync(LbPod pod, string webPod) =>
-        (await _lab.RunAsync($"podman exec {pod.Ipvs} ipvsadm -Ln | grep -q '{webPod}:80'")).ExitCode == 0;
+        (await _lab.RunAsync($"podman exec {pod.Ipvs} ipvsadm -Ln -t {ClusterLab.Vip}:80 | grep -q '{webPod}:80'")).ExitCode == 0;
 
     /// <summary>`count` requests from the client, each on a new connection: the answers, "FAILED" for none.</summary>
     private async Task<string[]> RequestsAsync(string url, int count) =>
@@ -86,7 +86,8 @@ public sealed class ClusterTests
         await Task.Delay(TimeSpan.FromSeconds(20));
         var containers = string.Join(" ", Both.SelectMany(p => new[] { p.Ipvs, $"{p.Name}-exabgp" }));
         var states = await _lab.MustAsync($"podman inspect --format '{{{{.Name}}}} {{{{.State.Status}}}} {{{{.RestartCount}}}}' {containers}");
-        Assert.That(states.Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.All.EndsWith(" running 0"), await _lab.DiagnosticsAsync());
+        Assert.That(states.Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.All.EndsWith(" running 0"),
+            await _lab.MustAsync($"podman logs {_lb1.Ipvs} 2>&1 | grep -v 'TCP connection\\|Activating' | tail -n 60; podman logs {_lb2.Ipvs} 2>&1 | grep -v 'TCP connection\\|Activating' | tail -n 60"));
     }
 
     [Test]
@@ -249,7 +250,7 @@ public sealed class ClusterTests
     {
         // Inside: two LB pods share a node's route (ECMP across them) while the new one runs beside the old one, and
         // the old one's next hop leaves as soon as it is deleted; each old pod withdraws first, keeps serving through
-        // its grace, and both its containers exit 0 within terminationGracePeriodSeconds.
+        // its grace, and both its containers exit 0 before the grace period's SIGKILL.
         var report = await _lab.RollingRestartAsync("b");
         await TestContext.Out.WriteLineAsync(report.ToString());
         Assert.That(report.Requests, Is.GreaterThan(50), report.ToString());
@@ -259,8 +260,10 @@ public sealed class ClusterTests
         foreach (var deletion in report.Deletions)
         {
             Assert.That(deletion, Does.Contain("keepalived then: serving"), "keepalived still serves while routers converge");
+            Assert.That(Value(deletion, "next hop gone"), Is.Not.EqualTo("timeout"), "the deleted pod's next hop leaves its node's route while it still serves\n" + deletion);
+            // Exit code 0, not 137: each container finished its sequence before the kubelet's SIGKILL at the end of
+            // terminationGracePeriodSeconds. ("stopped" also counts podman's own stop of the sandbox, seconds under emulation.)
             Assert.That(deletion, Does.Match(@"-ipvs exited 0\s").And.Match(@"-exabgp exited 0\s"), deletion);
-            Assert.That(int.Parse(Value(deletion, "stopped")), Is.LessThan(1000 * (_lab.LbSpec.TerminationGracePeriodSeconds ?? 30)), "within terminationGracePeriodSeconds");
         }
 
         // The new pods carry the traffic now.

@@ -326,19 +326,38 @@ void Run(string program, string arguments, IDictionary<string, string> environme
     if (exitCode != 0) throw new CakeException($"{program} {arguments} exited {exitCode}");
 }
 
-// Prints one plain "N passed, N failed, N skipped" line from the TRX files, the closing line CI reads.
+// Prints each failed test, then one plain "N passed, N failed, N skipped" line from the TRX files, the closing line CI reads.
 void SummarizeTestResults()
 {
     int passed = 0, failed = 0, skipped = 0;
+    var failures = new List<(string Name, string Message)>();
     foreach (var trx in GetFiles($"{testResults}/*.trx"))
     {
-        var counters = System.Xml.Linq.XDocument.Load(trx.FullPath).Descendants().FirstOrDefault(e => e.Name.LocalName == "Counters");
+        var document = System.Xml.Linq.XDocument.Load(trx.FullPath);
+        var counters = document.Descendants().FirstOrDefault(e => e.Name.LocalName == "Counters");
         if (counters is null) continue;
         int Count(string name) => int.TryParse(counters.Attribute(name)?.Value, out var n) ? n : 0;
         passed += Count("passed");
         failed += Count("failed") + Count("error") + Count("timeout") + Count("aborted");
         skipped += Count("notExecuted") + Count("inconclusive");
+        failures.AddRange(FailedTests(document));
     }
+    // A CI log keeps only its tail, where the runner's own "Failed" lines are long gone: name them again here.
+    foreach (var (name, message) in failures)
+        Console.WriteLine($"failed: {name}\n  {message.ReplaceLineEndings("\n  ")}");
     // Plain console output: Cake's own logging would colour the numbers, and CI reads this line as text.
     Console.WriteLine($"tests: {passed} passed, {failed} failed, {skipped} skipped");
+}
+
+// The failed results of one trx file, each with the first lines of its message (the stack trace is in the file).
+IEnumerable<(string Name, string Message)> FailedTests(System.Xml.Linq.XDocument trx)
+{
+    foreach (var result in trx.Descendants().Where(e => e.Name.LocalName == "UnitTestResult"))
+    {
+        var outcome = result.Attribute("outcome")?.Value;
+        if (outcome is "Passed" or "NotExecuted" or "Inconclusive") continue;
+        var message = result.Descendants().FirstOrDefault(e => e.Name.LocalName == "Message")?.Value ?? outcome ?? "";
+        var firstLines = string.Join("\n", message.Split('\n').Take(12));
+        yield return (result.Attribute("testName")?.Value ?? "?", firstLines);
+    }
 }

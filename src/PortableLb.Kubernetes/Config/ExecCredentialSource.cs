@@ -1,4 +1,5 @@
-using System.Diagnostics;
+using CliWrap;
+using CliWrap.Buffered;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using PortableLb.Kubernetes.Models;
@@ -46,41 +47,39 @@ public sealed class ExecCredentialSource(
 
     private async Task<ExecCredentialStatus> RunAsync(CancellationToken cancellationToken)
     {
-        var start = new ProcessStartInfo(command) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in arguments) start.ArgumentList.Add(argument);
-        foreach (var (name, value) in environment) start.Environment[name] = value;
-        start.Environment["KUBERNETES_EXEC_INFO"] = $$$"""{"apiVersion":"{{{apiVersion}}}","kind":"ExecCredential","spec":{"interactive":false}}""";
+        var plugin = CliWrap.Cli.Wrap(command)
+            .WithArguments(arguments)
+            .WithEnvironmentVariables(variables =>
+            {
+                foreach (var (name, value) in environment) variables.Set(name, value);
+                variables.Set("KUBERNETES_EXEC_INFO", $$$"""{"apiVersion":"{{{apiVersion}}}","kind":"ExecCredential","spec":{"interactive":false}}""");
+            })
+            .WithStandardInputPipe(PipeSource.Null)
+            .WithValidation(CommandResultValidation.None);
 
         Runs++;
-        using var process = new Process { StartInfo = start };
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(Timeout);
+        BufferedCommandResult result;
         try
         {
-            process.Start();
+            result = await plugin.ExecuteBufferedAsync(deadline.Token).ConfigureAwait(false);
         }
         catch (System.ComponentModel.Win32Exception e)
         {
             throw new KubernetesConfigException($"exec plugin {command} cannot be started: {e.Message}", e);
         }
-        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
-        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(Timeout);
-        try
-        {
-            await process.WaitForExitAsync(deadline.Token).ConfigureAwait(false);
-        }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            process.Kill(entireProcessTree: true);
             throw new KubernetesConfigException($"exec plugin {command} did not finish within {Timeout.TotalSeconds} s");
         }
-        if (process.ExitCode != 0)
+        if (result.ExitCode != 0)
         {
-            throw new KubernetesConfigException($"exec plugin {command} exited {process.ExitCode}: {(await stderr.ConfigureAwait(false)).Trim()}");
+            throw new KubernetesConfigException($"exec plugin {command} exited {result.ExitCode}: {result.StandardError.Trim()}");
         }
         try
         {
-            var credential = JsonSerializer.Deserialize(await stdout.ConfigureAwait(false), KubernetesJsonContext.Default.ExecCredential);
+            var credential = JsonSerializer.Deserialize(result.StandardOutput, KubernetesJsonContext.Default.ExecCredential);
             return credential?.Status ?? throw new KubernetesConfigException($"exec plugin {command} printed an ExecCredential without status");
         }
         catch (JsonException e)

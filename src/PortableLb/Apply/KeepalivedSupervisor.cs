@@ -1,5 +1,5 @@
 using System.ComponentModel;
-using System.Diagnostics;
+using CliWrap;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using PortableLb.Kubernetes;
@@ -53,21 +53,25 @@ public sealed partial class KeepalivedSupervisor(KeepalivedSupervisorOptions opt
             while (!File.Exists(options.ConfigPath)) await Task.Delay(TimeSpan.FromMilliseconds(100), _time, cancellationToken).ConfigureAwait(false);
             while (true)
             {
-                using var process = Start();
+                // Killing is the last resort of StopAsync, not the answer to our own shutdown: that is SIGTERM, so
+                // keepalived removes what it programmed into IPVS before it goes.
+                using var kill = new CancellationTokenSource();
+                var run = Start(kill.Token);
                 var started = _time.GetTimestamp();
+                CommandResult result;
                 try
                 {
-                    await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+                    result = await run.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
                 }
-                catch (OperationCanceledException)
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
                 {
-                    await StopAsync(process).ConfigureAwait(false);
+                    await StopAsync(run, kill).ConfigureAwait(false);
                     return;
                 }
                 Pid = null;
                 if (_time.GetElapsedTime(started) >= options.HealthyRun) backoff.Reset();
                 var delay = backoff.Next();
-                Log.Exited(logger, process.ExitCode, delay.TotalSeconds);
+                Log.Exited(logger, result.ExitCode, delay.TotalSeconds);
                 await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
             }
         }
@@ -76,41 +80,51 @@ public sealed partial class KeepalivedSupervisor(KeepalivedSupervisorOptions opt
         }
     }
 
-    private Process Start()
+    private CommandTask<CommandResult> Start(CancellationToken kill)
     {
-        var start = new ProcessStartInfo(options.Program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in Arguments(options)) start.ArgumentList.Add(argument);
-        var process = new Process { StartInfo = start };
-        process.OutputDataReceived += (_, e) => { if (e.Data is { Length: > 0 } line) Log.Output(logger, line); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is { Length: > 0 } line) Log.Output(logger, line); };
+        var output = PipeTarget.ToDelegate(line => { if (line.Length > 0) Log.Output(logger, line); });
+        var command = CliWrap.Cli.Wrap(options.Program)
+            .WithArguments(Arguments(options))
+            .WithStandardInputPipe(PipeSource.Null)
+            .WithStandardOutputPipe(output)
+            .WithStandardErrorPipe(output)
+            .WithValidation(CommandResultValidation.None);
+        CommandTask<CommandResult> run;
         try
         {
-            process.Start();
+            run = command.ExecuteAsync(kill);
         }
         catch (Win32Exception e)
         {
-            process.Dispose();
             throw new Common.MissingProgramException(options.Program, e);
         }
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
         Starts++;
-        Pid = process.Id;
-        Log.Started(logger, process.Id, string.Join(" ", Arguments(options)));
-        return process;
+        Pid = run.ProcessId;
+        Log.Started(logger, run.ProcessId, string.Join(" ", Arguments(options)));
+        return run;
     }
 
-    private async Task StopAsync(Process process)
+    private async Task StopAsync(CommandTask<CommandResult> run, CancellationTokenSource kill)
     {
-        if (process.HasExited) return;
-        signals.Send(new DaemonProcess(Daemon.Keepalived, process.Id), Signal.Terminate);
-        try
+        if (!run.Task.IsCompleted)
         {
-            await process.WaitForExitAsync().WaitAsync(options.StopTimeout).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            process.Kill(entireProcessTree: true);
+            signals.Send(new DaemonProcess(Daemon.Keepalived, run.ProcessId), Signal.Terminate);
+            try
+            {
+                await run.Task.WaitAsync(options.StopTimeout).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                await kill.CancelAsync().ConfigureAwait(false);
+            }
+            try
+            {
+                await run.Task.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Our own kill, above.
+            }
         }
         Pid = null;
         Log.Stopped(logger);

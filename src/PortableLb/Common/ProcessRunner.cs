@@ -1,5 +1,6 @@
 using System.ComponentModel;
-using System.Diagnostics;
+using CliWrap;
+using CliWrap.Buffered;
 
 namespace PortableLb.Common;
 
@@ -19,45 +20,35 @@ public sealed class MissingProgramException(string program, Exception inner)
     public string Program { get; } = program;
 }
 
+/// <summary>
+/// CliWrap underneath. Its validation is off because an exit code is an answer here (keepalived -t exits 5 on a
+/// warning), not a failure; stdin is empty so a child that reads it ends instead of waiting on ours.
+/// </summary>
 public sealed class ProcessRunner : IProcessRunner
 {
     public async Task<ProcessResult> RunAsync(string program, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string>? environment, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var start = new ProcessStartInfo(program)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments) start.ArgumentList.Add(argument);
-        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
+        var command = CliWrap.Cli.Wrap(program)
+            .WithArguments(arguments)
+            .WithEnvironmentVariables(variables => { foreach (var (name, value) in environment ?? new Dictionary<string, string>()) variables.Set(name, value); })
+            .WithStandardInputPipe(PipeSource.Null)
+            .WithValidation(CommandResultValidation.None);
 
-        using var process = new Process { StartInfo = start };
+        // CliWrap's forceful cancellation kills the child's whole tree, so a validator's own children go with it.
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
         try
         {
-            process.Start();
+            var result = await command.ExecuteBufferedAsync(deadline.Token).ConfigureAwait(false);
+            return new ProcessResult(result.ExitCode, result.StandardOutput, result.StandardError);
         }
         catch (Win32Exception e)
         {
             throw new MissingProgramException(program, e);
         }
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
-        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
-
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(timeout);
-        try
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            await process.WaitForExitAsync(deadline.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            cancellationToken.ThrowIfCancellationRequested();
             throw new TimeoutException($"{program} did not finish within {timeout.TotalSeconds:0.#} s and was killed");
         }
-        return new ProcessResult(process.ExitCode, await stdout.ConfigureAwait(false), await stderr.ConfigureAwait(false));
     }
 }

@@ -78,6 +78,37 @@ public sealed class KeepalivedSupervisorTests
     }
 
     [Test]
+    public async Task A_keepalived_that_ignores_SIGTERM_is_killed_with_its_children_after_the_stop_timeout()
+    {
+        var script = Path.Combine(_folder, "stubborn");
+        File.WriteAllText(script, $$"""
+            #!/bin/sh
+            trap 'echo TERM >> {{_folder}}/events' TERM
+            sleep 600 &
+            echo $! > {{_folder}}/child
+            while :; do sleep 0.05; done
+            """);
+        File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var options = Options(script) with { StopTimeout = TimeSpan.FromSeconds(1) };
+        await File.WriteAllTextAsync(options.ConfigPath, "# rendered\n");
+        var supervisor = new KeepalivedSupervisor(options, new LibcSignalSender(), NullLogger<KeepalivedSupervisor>.Instance);
+        using var stop = new CancellationTokenSource();
+        var running = supervisor.RunAsync(stop.Token);
+        await Eventually.True(() => File.Exists(Path.Combine(_folder, "child")) && supervisor.Pid is not null, "the stand-in and its child");
+        var pid = supervisor.Pid!.Value;
+        var child = int.Parse(File.ReadAllText(Path.Combine(_folder, "child")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await stop.CancelAsync();
+        await running.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.That(Events(), Does.Contain("TERM"), "SIGTERM first");
+        Assert.That(clock.Elapsed, Is.GreaterThanOrEqualTo(TimeSpan.FromSeconds(0.9)), "the stop timeout was waited out");
+        await Eventually.True(() => ProcessState.Gone(pid) && ProcessState.Gone(child), "the stand-in and its child gone");
+        Assert.That(supervisor.Pid, Is.Null);
+    }
+
+    [Test]
     public async Task The_real_keepalived_exits_on_a_kernel_without_IPVS_and_is_restarted_with_growing_delays()
     {
         Daemons.Require("keepalived");

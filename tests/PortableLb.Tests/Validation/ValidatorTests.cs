@@ -67,10 +67,45 @@ public sealed class ValidatorTests
     }
 
     [Test]
-    public void A_daemon_that_hangs_is_killed_at_the_timeout()
+    public async Task A_daemon_that_hangs_is_killed_at_the_timeout_with_its_children()
     {
-        Assert.That(async () => await Runner.RunAsync("sleep", ["30"], null, TimeSpan.FromMilliseconds(200), CancellationToken.None),
-            Throws.TypeOf<TimeoutException>());
+        var pids = Path.Combine(Path.GetTempPath(), $"portable-lb-hang-{Guid.NewGuid():N}");
+        try
+        {
+            // A shell that starts a child and waits on it, like a validator that runs helpers of its own.
+            Assert.That(async () => await Runner.RunAsync("sh", ["-c", $"echo $$ > {pids}; sleep 30 & echo $! >> {pids}; wait"], null, TimeSpan.FromMilliseconds(500), CancellationToken.None),
+                Throws.TypeOf<TimeoutException>().With.Message.Contains("sh did not finish within 0.5 s"));
+            foreach (var pid in File.ReadAllLines(pids))
+            {
+                await WaitGone(int.Parse(pid, System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+        finally
+        {
+            File.Delete(pids);
+        }
+    }
+
+    private static async Task WaitGone(int pid)
+    {
+        for (var i = 0; i < 100 && !ProcessState.Gone(pid); i++) await Task.Delay(20);
+        Assert.That(ProcessState.Gone(pid), $"pid {pid} still runs after the timeout");
+    }
+
+    [Test]
+    public void A_cancelled_run_is_a_cancellation_not_a_timeout()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+        Assert.That(async () => await Runner.RunAsync("sleep", ["30"], null, TimeSpan.FromSeconds(30), cancel.Token),
+            Throws.InstanceOf<OperationCanceledException>());
+    }
+
+    [Test]
+    public async Task A_child_gets_an_empty_stdin_our_environment_and_both_outputs_and_its_exit_code_is_an_answer()
+    {
+        var result = await Runner.RunAsync("sh", ["-c", "cat; echo \"out $PORTABLE_LB_TEST\"; echo err >&2; exit 5"],
+            new Dictionary<string, string> { ["PORTABLE_LB_TEST"] = "value" }, TimeSpan.FromSeconds(10), CancellationToken.None);
+        Assert.That(result, Is.EqualTo(new ProcessResult(5, "out value\n", "err\n")));
     }
 
     [Test]

@@ -49,7 +49,7 @@ public sealed class CommonOptions
         _tuning = options.Single("--tuning", "config.yaml with the tuning schema (the ConfigMap's data key).");
         _tuningConfigMap = options.Single("--tuning-configmap", "NAMESPACE/NAME of the tuning ConfigMap (data key config.yaml).");
         _bgpPasswordSecret = options.Single("--bgp-password-secret", "Secret with the BGP TCP-MD5 password in data key `password` (NAME, or NS/NAME with --objects).");
-        _templates = options.Single("--templates", "Folder with ipvs.conf.hbs and exabgp.conf.hbs overriding the built-in templates.");
+        _templates = options.Single("--templates", "Folder with ipvs.conf.scriban and exabgp.conf.scriban overriding the built-in templates.");
     }
 
     public IEnumerable<Option> All => [_objects, _tuning, _tuningConfigMap, _nodeIps, _podIps, _services, _templates, _bgpPasswordSecret];

@@ -1,4 +1,6 @@
-using HandlebarsDotNet;
+using Scriban;
+using Scriban.Runtime;
+using Scriban.Syntax;
 using PortableLb.Model;
 
 namespace PortableLb.Rendering;
@@ -16,13 +18,17 @@ public sealed class ConfigRenderer(TemplateSet templates, string? keepalivedRelo
 
     public TemplateSet Templates { get; } = templates;
 
+    /// <summary>Backs `wrap memo`; the text it holds was produced by these templates.</summary>
+    public MemoCache Memo { get; } = new();
+
+    private MemoFunction? _memo;
+
     public RenderedConfigs Render(DesiredState state)
     {
         lock (_lock)
         {
-            Templates.Memo.BeginRender();
-            return new(Run(Templates.Ipvs, new IpvsView(state, keepalivedReloadFile), TemplateSet.IpvsTemplate),
-                Run(Templates.Exabgp, new ExabgpView(state), TemplateSet.ExabgpTemplate));
+            Memo.BeginRender();
+            return new(Run(Templates.Ipvs, IpvsGlobals(new IpvsView(state, keepalivedReloadFile))), Run(Templates.Exabgp, ExabgpGlobals(new ExabgpView(state))));
         }
     }
 
@@ -32,18 +38,50 @@ public sealed class ConfigRenderer(TemplateSet templates, string? keepalivedRelo
     /// </summary>
     public string RenderExabgp(DesiredState state)
     {
-        lock (_lock) return Run(Templates.Exabgp, new ExabgpView(state), TemplateSet.ExabgpTemplate);
+        lock (_lock) return Run(Templates.Exabgp, ExabgpGlobals(new ExabgpView(state)));
     }
 
-    private string Run(HandlebarsTemplate<object, object> template, object model, string name)
+    // The top level is built by hand rather than imported by reflection: these names are the template contract
+    // (templates/README.md), and the views below them are read through the camelCase renamer.
+    private ScriptObject IpvsGlobals(IpvsView view) => new()
     {
+        ["reloadFile"] = view.ReloadFile,
+        ["virtualServers"] = view.VirtualServers,
+        ["memo"] = _memo ??= new MemoFunction(Memo),
+    };
+
+    private static ScriptObject ExabgpGlobals(ExabgpView view) => new()
+    {
+        ["enabled"] = view.Enabled,
+        ["neighbors"] = view.Neighbors,
+        ["routes"] = view.Routes,
+    };
+
+    private static string Run(Template template, ScriptObject globals)
+    {
+        var context = new TemplateContext
+        {
+            // An unknown name or member is an error, not an empty setting in a daemon's config.
+            StrictVariables = true,
+            EnableRelaxedMemberAccess = false,
+            // Scriban's defaults stop at 1,000 loop iterations (1k real servers) and cut output past 1 MiB with "...",
+            // silently: a config has no size a template engine may decide on.
+            LoopLimit = 0,
+            LimitToString = 0,
+            // Daemon configs are laid out by the template's own text; Scriban's include indentation must not add to it.
+            AutoIndent = false,
+            NewLine = "\n",
+            MemberRenamer = member => char.ToLowerInvariant(member.Name[0]) + member.Name[1..],
+        };
+        context.PushGlobal(globals);
         try
         {
-            return template(model);
+            return template.Render(context);
         }
-        catch (Exception e) when (e is HandlebarsException or HandlebarsDotNet.Compiler.HandlebarsUndefinedBindingException)
+        catch (ScriptRuntimeException e)
         {
-            throw new TemplateException($"{Templates.Source}/{name}: {e.Message}", e);
+            // Its message starts with the template's path, line and column.
+            throw new TemplateException(e.Message, e);
         }
     }
 }

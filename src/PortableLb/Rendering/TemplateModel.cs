@@ -5,8 +5,8 @@ using PortableLb.Model;
 namespace PortableLb.Rendering;
 
 /// <summary>
-/// What the templates see (documented in templates/README.md; Handlebars matches `virtualServers` to
-/// VirtualServers). Every decision about what a daemon needs, such as keepalived's keywords and which lines to leave
+/// What the templates see (documented in templates/README.md; the renderer names `VirtualServers` as
+/// `virtualServers`). Every decision about what a daemon needs, such as keepalived's keywords and which lines to leave
 /// out, is made here in code, so the templates only lay text out. Properties are computed on first use: a virtual
 /// server whose text comes from the memo cache never builds its real servers' views.
 /// </summary>
@@ -100,11 +100,11 @@ public sealed class ExabgpView(DesiredState state)
 
     public IReadOnlyList<RouteView> Routes { get; } = state.Announcements.Select(a => new RouteView(a, state.Bgp?.Communities ?? ValueList<string>.Empty)).ToList();
 
-    public IReadOnlyList<NeighborView> Neighbors => (state.Bgp?.Neighbors ?? ValueList<BgpNeighbor>.Empty).Select(n => new NeighborView(n, Routes)).ToList();
+    public IReadOnlyList<NeighborView> Neighbors => (state.Bgp?.Neighbors ?? ValueList<BgpNeighbor>.Empty).Select(n => new NeighborView(n)).ToList();
 }
 
-/// <summary>A peer; `routes` is repeated here so `{{#each routes}}` works inside `{{#each neighbors}}`.</summary>
-public sealed class NeighborView(BgpNeighbor neighbor, IReadOnlyList<RouteView> routes)
+/// <summary>A peer; every peer gets the same routes (the top-level `routes`).</summary>
+public sealed class NeighborView(BgpNeighbor neighbor)
 {
     public string Peer => neighbor.Peer.ToString();
     public string RouterId => neighbor.RouterId.ToString();
@@ -115,7 +115,6 @@ public sealed class NeighborView(BgpNeighbor neighbor, IReadOnlyList<RouteView> 
 
     /// <summary>Already restricted to printable ASCII without quotes or backslashes, so it can sit in quotes.</summary>
     public string? Md5Password => neighbor.Md5Password;
-    public IReadOnlyList<RouteView> Routes => routes;
 }
 
 public sealed class RouteView(Announcement announcement, ValueList<string> communities)

@@ -1,36 +1,35 @@
 using System.Reflection;
-using HandlebarsDotNet;
+using Scriban;
 
 namespace PortableLb.Rendering;
 
 /// <summary>
-/// The two compiled templates. Strict mode makes an unknown variable an error, so a typo in a user's template
-/// fails at render time instead of silently producing an empty setting in a daemon's config.
+/// The two parsed Scriban templates. Parsing happens once, here, so a syntax error in a user's template is a startup
+/// error that names the file, line and column, not a failure at the first change.
 /// </summary>
 public sealed class TemplateSet
 {
-    public const string IpvsTemplate = "ipvs.conf.hbs";
-    public const string ExabgpTemplate = "exabgp.conf.hbs";
+    public const string IpvsTemplate = "ipvs.conf.scriban";
+    public const string ExabgpTemplate = "exabgp.conf.scriban";
 
-    private TemplateSet(string source, MemoCache memo, HandlebarsTemplate<object, object> ipvs, HandlebarsTemplate<object, object> exabgp, bool ipvsNamesReloadFile)
+    /// <summary>The Handlebars templates of earlier releases: a folder of them must be ported, not half-used.</summary>
+    private static readonly string[] HandlebarsTemplates = ["ipvs.conf.hbs", "exabgp.conf.hbs"];
+
+    private TemplateSet(string source, Template ipvs, Template exabgp, bool ipvsNamesReloadFile)
     {
         Source = source;
-        IpvsNamesReloadFile = ipvsNamesReloadFile;
-        Memo = memo;
         Ipvs = ipvs;
         Exabgp = exabgp;
+        IpvsNamesReloadFile = ipvsNamesReloadFile;
     }
 
     /// <summary>Where the templates came from: "embedded" or a folder.</summary>
     public string Source { get; }
-    public HandlebarsTemplate<object, object> Ipvs { get; }
+    public Template Ipvs { get; }
+    public Template Exabgp { get; }
 
-    /// <summary>Whether ipvs.conf.hbs uses `reloadFile`; a custom template that drops it cannot confirm keepalived reloads.</summary>
+    /// <summary>Whether ipvs.conf.scriban uses `reloadFile`; a custom template that drops it cannot confirm keepalived reloads.</summary>
     public bool IpvsNamesReloadFile { get; }
-    public HandlebarsTemplate<object, object> Exabgp { get; }
-
-    /// <summary>Backs the `{{#memo}}` block helper; the text it holds was produced by these templates.</summary>
-    public MemoCache Memo { get; }
 
     /// <summary>The templates a command runs with: those in `directory` (--templates), else the built-in ones.</summary>
     public static TemplateSet Load(string? directory) => directory is null ? Embedded() : FromDirectory(directory);
@@ -42,45 +41,29 @@ public sealed class TemplateSet
     public static TemplateSet FromDirectory(string directory)
     {
         if (!Directory.Exists(directory)) throw new TemplateException($"template folder {directory} does not exist");
-        string Read(string name)
+        string Read(string name, string handlebarsName)
         {
             var path = Path.Combine(directory, name);
-            return File.Exists(path) ? File.ReadAllText(path) : ReadEmbedded(name);
+            if (File.Exists(path)) return File.ReadAllText(path);
+            // Falling back to the built-in template here would silently drop the user's customisation.
+            if (File.Exists(Path.Combine(directory, handlebarsName)))
+            {
+                throw new TemplateException($"{directory}/{handlebarsName} is a Handlebars template, which PortableLb no longer reads. Port it to {name} (templates/README.md shows both syntaxes)");
+            }
+            return ReadEmbedded(name);
         }
-        return Compile(directory, Read(IpvsTemplate), Read(ExabgpTemplate));
+        return Compile(directory, Read(IpvsTemplate, HandlebarsTemplates[0]), Read(ExabgpTemplate, HandlebarsTemplates[1]));
     }
 
-    public static TemplateSet Compile(string source, string ipvs, string exabgp)
-    {
-        var handlebars = Handlebars.Create(new HandlebarsConfiguration
-        {
-            ThrowOnUnresolvedBindingExpression = true,
-            // Daemon configs are not HTML; every value is already typed and validated before it gets here.
-            NoEscape = true,
-            // NoEscape does not reach block helpers that render their block to a string ({{#memo}}); no encoder does.
-            TextEncoder = null,
-        });
-        var memo = new MemoCache();
-        // {{#memo}}…{{/memo}} renders its block once per distinct context (an IMemoKey) and reuses the text after.
-        handlebars.RegisterHelper("memo", (HandlebarsBlockHelper)((output, options, context, _) =>
-        {
-            var text = context.Value is IMemoKey keyed ? memo.GetOrRender(keyed.MemoKey, () => options.Template()) : options.Template();
-            output.Write(text, encode: false);
-        }));
-        return new TemplateSet(source, memo, CompileOne(handlebars, ipvs, $"{source}/{IpvsTemplate}"), CompileOne(handlebars, exabgp, $"{source}/{ExabgpTemplate}"),
-            ipvs.Contains("reloadFile", StringComparison.Ordinal));
-    }
+    public static TemplateSet Compile(string source, string ipvs, string exabgp) =>
+        new(source, Parse(ipvs, $"{source}/{IpvsTemplate}"), Parse(exabgp, $"{source}/{ExabgpTemplate}"), ipvs.Contains("reloadFile", StringComparison.Ordinal));
 
-    private static HandlebarsTemplate<object, object> CompileOne(IHandlebars handlebars, string text, string name)
+    private static Template Parse(string text, string name)
     {
-        try
-        {
-            return handlebars.Compile(text);
-        }
-        catch (HandlebarsException e)
-        {
-            throw new TemplateException($"{name}: {e.Message}", e);
-        }
+        var template = Template.Parse(text, name);
+        // Scriban's messages start with the source path and the line and column, e.g. "mine/ipvs.conf.scriban(3,5) : error : …".
+        if (template.HasErrors) throw new TemplateException(string.Join("; ", template.Messages.Select(m => m.ToString())));
+        return template;
     }
 
     private static string ReadEmbedded(string name)

@@ -64,7 +64,7 @@ public sealed class RenderCommandTests
         var templates = Directory.CreateTempSubdirectory("portable-lb-bad-templates-").FullName;
         try
         {
-            await File.WriteAllTextAsync(Path.Combine(templates, "ipvs.conf.hbs"), "not_a_keepalived_keyword 1\n");
+            await File.WriteAllTextAsync(Path.Combine(templates, "ipvs.conf.scriban"), "not_a_keepalived_keyword 1\n");
             var (code, _, errors) = await Run("render", "--out", _out, "--templates", templates);
             Assert.That(code, Is.EqualTo(ExitCodes.Fatal));
             Assert.That(errors, Does.Contain("ipvs.conf failed keepalived's check").And.Contain("not_a_keepalived_keyword").And.Contain("nothing was written"));

@@ -15,22 +15,52 @@ public sealed class TemplateTests
         null, ValueList<Announcement>.Empty);
 
     [Test]
-    public void An_unknown_variable_is_an_error_in_strict_mode()
+    public void An_unknown_variable_is_an_error_that_names_the_file_line_and_column()
     {
-        var renderer = new ConfigRenderer(TemplateSet.Compile("test", "{{#each virtualServers}}{{lb_algo}}{{/each}}", "# off"));
-        Assert.That(() => renderer.Render(OneServer), Throws.TypeOf<TemplateException>().With.Message.StartsWith("test/ipvs.conf.hbs"));
+        var renderer = new ConfigRenderer(TemplateSet.Compile("test", "# first\n{{ for vs in virtualServers }}{{ lb_algo }}{{ end }}", "# off"));
+        Assert.That(() => renderer.Render(OneServer), Throws.TypeOf<TemplateException>().With.Message.StartsWith("test/ipvs.conf.scriban(2,").And.Message.Contains("lb_algo"));
     }
 
     [Test]
-    public void A_template_that_does_not_compile_names_its_file()
+    public void A_misspelt_member_is_an_error_not_an_empty_setting()
     {
-        Assert.That(() => TemplateSet.Compile("mine", "{{#each x}}", "# off"), Throws.TypeOf<TemplateException>().With.Message.StartsWith("mine/ipvs.conf.hbs"));
+        var renderer = new ConfigRenderer(TemplateSet.Compile("test", "{{ for vs in virtualServers }}lb_algo {{ vs.schedular }}{{ end }}", "# off"));
+        Assert.That(() => renderer.Render(OneServer), Throws.TypeOf<TemplateException>().With.Message.StartsWith("test/ipvs.conf.scriban(1,").And.Message.Contains("schedular"));
     }
 
     [Test]
-    public void Values_are_not_html_escaped()
+    public void A_template_that_does_not_parse_names_its_file()
     {
-        var renderer = new ConfigRenderer(TemplateSet.Compile("test", "{{#each virtualServers}}{{description}}{{/each}}", "# off"));
+        Assert.That(() => TemplateSet.Compile("mine", "{{ for vs in virtualServers }}", "# off"), Throws.TypeOf<TemplateException>().With.Message.StartsWith("mine/ipvs.conf.scriban(1,"));
+    }
+
+    [Test]
+    public void Memo_outside_a_wrap_block_is_an_error()
+    {
+        var renderer = new ConfigRenderer(TemplateSet.Compile("test", "{{ for vs in virtualServers }}{{ memo vs }}{{ end }}", "# off"));
+        Assert.That(() => renderer.Render(OneServer), Throws.TypeOf<TemplateException>().With.Message.Contains("memo is a block"));
+    }
+
+    [Test]
+    public void A_folder_of_Handlebars_templates_is_an_error_that_asks_for_a_port_not_a_silent_fallback()
+    {
+        var folder = Directory.CreateTempSubdirectory("portable-lb-templates-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(folder, "ipvs.conf.hbs"), "{{#each virtualServers}}{{address}}{{/each}}\n");
+            Assert.That(() => TemplateSet.FromDirectory(folder), Throws.TypeOf<TemplateException>()
+                .With.Message.EqualTo($"{folder}/ipvs.conf.hbs is a Handlebars template, which PortableLb no longer reads. Port it to ipvs.conf.scriban (templates/README.md shows both syntaxes)"));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Test]
+    public void Values_are_not_escaped()
+    {
+        var renderer = new ConfigRenderer(TemplateSet.Compile("test", "{{ for vs in virtualServers }}{{ vs.description }}{{ end }}", "# off"));
         var state = OneServer with { VirtualServers = ValueList.Of(OneServer.VirtualServers[0] with { Address = new VirtualAddress.Socket(IPAddress.Parse("2001:db8::1"), 80, Protocol.Tcp) }) };
         Assert.That(renderer.Render(state).IpvsConf, Is.EqualTo("2001:db8::1 TCP/80"));
     }
@@ -41,7 +71,7 @@ public sealed class TemplateTests
         var folder = Directory.CreateTempSubdirectory("portable-lb-templates-").FullName;
         try
         {
-            File.WriteAllText(Path.Combine(folder, TemplateSet.IpvsTemplate), "# mine: {{#each virtualServers}}{{address}}{{/each}}\n");
+            File.WriteAllText(Path.Combine(folder, TemplateSet.IpvsTemplate), "# mine: {{ for vs in virtualServers }}{{ vs.address }}{{ end }}\n");
             var configs = new ConfigRenderer(TemplateSet.FromDirectory(folder)).Render(OneServer);
             Assert.That(configs.IpvsConf, Is.EqualTo("# mine: 192.0.2.10 80\n"));
             Assert.That(configs.ExabgpConf, Does.StartWith("# BGP is off"));
@@ -79,7 +109,7 @@ public sealed class TemplateTests
         var first = renderer.Render(Servers(5)).IpvsConf;
         var second = renderer.Render(Servers(5)).IpvsConf;
         Assert.That(second, Is.EqualTo(first));
-        Assert.That((renderer.Templates.Memo.Hits, renderer.Templates.Memo.Misses), Is.EqualTo((5, 0)));
+        Assert.That((renderer.Memo.Hits, renderer.Memo.Misses), Is.EqualTo((5, 0)));
     }
 
     [Test]
@@ -89,13 +119,13 @@ public sealed class TemplateTests
         warm.Render(Servers(5));
         var changed = warm.Render(Servers(5, changed: 2)).IpvsConf;
 
-        Assert.That((warm.Templates.Memo.Hits, warm.Templates.Memo.Misses), Is.EqualTo((4, 1)));
+        Assert.That((warm.Memo.Hits, warm.Memo.Misses), Is.EqualTo((4, 1)));
         Assert.That(changed, Is.EqualTo(new ConfigRenderer(TemplateSet.Embedded()).Render(Servers(5, changed: 2)).IpvsConf));
         Assert.That(changed, Does.Contain("delay_loop 9"));
     }
 
     [Test]
-    public void Text_inside_a_memo_block_is_not_html_escaped()
+    public void Text_inside_a_memo_block_is_not_escaped()
     {
         var state = OneServer with
         {
@@ -105,5 +135,28 @@ public sealed class TemplateTests
             }),
         };
         Assert.That(new ConfigRenderer(TemplateSet.Embedded()).Render(state).IpvsConf, Does.Contain("path /ready?a=1&b=2\n"));
+    }
+
+    /// <summary>
+    /// Scriban's defaults stop a loop at 1,000 iterations and cut output past 1 MiB with a trailing "...", silently;
+    /// 10k real servers render about 2.3 MB. Every real server must be there, and the file must end as it should.
+    /// </summary>
+    [TestCase(10_000)]
+    [TestCase(50_000)]
+    public void Nothing_is_cut_short_at_tens_of_thousands_of_real_servers(int count)
+    {
+        var template = OneServer.VirtualServers[0].RealServers[0];
+        var state = OneServer with
+        {
+            VirtualServers = ValueList.Of(OneServer.VirtualServers[0] with
+            {
+                RealServers = Enumerable.Range(0, count).Select(i => template with { Address = new IPAddress(BitConverter.GetBytes(0x0A000000 + i + 1).Reverse().ToArray()) }).ToValueList(),
+            }),
+        };
+        var text = new ConfigRenderer(TemplateSet.Embedded()).Render(state).IpvsConf;
+        Assert.That(text.Split("real_server ").Length - 1, Is.EqualTo(count));
+        Assert.That(text, Does.Contain($"real_server {new IPAddress(BitConverter.GetBytes(0x0A000000 + count).Reverse().ToArray())} 8080 {{"));
+        Assert.That(text, Does.EndWith("        uthreshold 0\n    }\n}\n"));
+        Assert.That(text.Length, Is.GreaterThan(count * 60));
     }
 }

@@ -61,12 +61,7 @@ public sealed class SignalTests
         var folder = Directory.CreateTempSubdirectory("portable-lb-pid-").FullName;
         try
         {
-            var proc = Path.Combine(folder, "proc");
-            Directory.CreateDirectory(Path.Combine(proc, "4242"));
-            File.WriteAllText(Path.Combine(proc, "4242", "comm"), "exabgp\n");
-            File.WriteAllText(Path.Combine(proc, "4242", "cmdline"), "/usr/bin/python3\0/usr/sbin/exabgp\0/run/portable-lb/exabgp.conf\0");
-            var pidFile = Path.Combine(folder, "exabgp.pid");
-            File.WriteAllText(pidFile, "4242\n");
+            var (pidFile, proc) = FakeProcess(folder, "exabgp", "/usr/bin/python3\0/usr/sbin/exabgp\0/run/portable-lb/exabgp.conf\0");
 
             Assert.That(PidFile.Find(pidFile, Daemon.Exabgp, proc), Is.EqualTo(new DaemonProcess(Daemon.Exabgp, 4242)));
             Assert.That(PidFile.Find(pidFile, Daemon.Keepalived, proc), Is.Null, "a reused pid now running something else");
@@ -84,12 +79,39 @@ public sealed class SignalTests
     private static (string PidFile, string Proc) FakeProcess(string folder, string comm, string cmdline)
     {
         var proc = Path.Combine(folder, "proc");
-        Directory.CreateDirectory(Path.Combine(proc, "4242"));
-        File.WriteAllText(Path.Combine(proc, "4242", "comm"), comm + "\n");
-        File.WriteAllText(Path.Combine(proc, "4242", "cmdline"), cmdline);
+        AddProcess(proc, 4242, comm, cmdline);
         var pidFile = Path.Combine(folder, "daemon.pid");
         File.WriteAllText(pidFile, "4242\n");
         return (pidFile, proc);
+    }
+
+    /// <summary>A running process in a fake /proc: what <see cref="PidFile"/> reads of it.</summary>
+    private static void AddProcess(string proc, int pid, string comm, string cmdline)
+    {
+        var folder = Directory.CreateDirectory(Path.Combine(proc, pid.ToString(System.Globalization.CultureInfo.InvariantCulture))).FullName;
+        File.WriteAllText(Path.Combine(folder, "comm"), comm + "\n");
+        File.WriteAllText(Path.Combine(folder, "cmdline"), cmdline);
+        File.WriteAllText(Path.Combine(folder, "stat"), $"{pid} ({comm}) S 1 {pid} {pid} 0 -1 4194560\n");
+    }
+
+    [Test]
+    public void A_daemon_killed_outright_is_gone_while_it_is_still_a_zombie()
+    {
+        var folder = Directory.CreateTempSubdirectory("portable-lb-pid-").FullName;
+        try
+        {
+            var (pidFile, proc) = FakeProcess(folder, "keepalived", "/usr/sbin/keepalived\0-n\0");
+            Assert.That(PidFile.Find(pidFile, Daemon.Keepalived, proc), Is.Not.Null, "running");
+            // Its comm and an empty cmdline stay until the parent reaps it; only the state says it is dead.
+            File.WriteAllText(Path.Combine(proc, "4242", "stat"), "4242 (keepalived) Z 1 4242 4242 0 -1 4227084\n");
+            Assert.That(PidFile.Find(pidFile, Daemon.Keepalived, proc), Is.Null, "a zombie");
+            File.Delete(Path.Combine(proc, "4242", "stat"));
+            Assert.That(PidFile.Find(pidFile, Daemon.Keepalived, proc), Is.Null, "reaped between reading comm and stat");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     // The names are matched exactly: these were signalled, and died, when a prefix was enough.
@@ -162,9 +184,7 @@ public sealed class SignalTests
             var proc = Path.Combine(folder, "proc");
             foreach (var (pid, name) in new[] { (101, "keepalived"), (202, "exabgp") })
             {
-                Directory.CreateDirectory(Path.Combine(proc, pid.ToString()));
-                File.WriteAllText(Path.Combine(proc, pid.ToString(), "comm"), name + "\n");
-                File.WriteAllText(Path.Combine(proc, pid.ToString(), "cmdline"), $"/usr/sbin/{name}\0");
+                AddProcess(proc, pid, name, $"/usr/sbin/{name}\0");
                 File.WriteAllText(Path.Combine(folder, $"{name}.pid"), pid.ToString());
             }
             var sender = new RecordingSender();

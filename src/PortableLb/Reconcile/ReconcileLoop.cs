@@ -93,7 +93,7 @@ public sealed partial class ReconcileLoop(
                 case ReconcileResult.Applied:
                     Log.Applied(logger, outcome.Build.State.VirtualServers.Count, outcome.Build.State.Announcements.Count,
                         string.Join(", ", outcome.Writes.Select(w => $"{w.Key.Name} {w.Value}")),
-                        string.Join(", ", outcome.Reloads.Select(r => $"{r.Daemon}:{r.Result}")));
+                        string.Join(", ", outcome.Reloads.Select(r => $"{r.Daemon}:{r.Result}")), outcome.Phases.ToString());
                     break;
                 case ReconcileResult.Rejected or ReconcileResult.ConfigError:
                     foreach (var failure in outcome.Failures) Log.Rejected(logger, failure);
@@ -139,8 +139,8 @@ public sealed partial class ReconcileLoop(
         [LoggerMessage(EventId = LogEvents.SourcesReady, Level = LogLevel.Information, Message = "Sources are ready; reconciling")]
         public static partial void SourceReady(ILogger logger);
 
-        [LoggerMessage(EventId = LogEvents.Applied, Level = LogLevel.Information, Message = "Applied {VirtualServers} virtual servers and {Announcements} announcements ({Files}; reloads: {Reloads})")]
-        public static partial void Applied(ILogger logger, int virtualServers, int announcements, string files, string reloads);
+        [LoggerMessage(EventId = LogEvents.Applied, Level = LogLevel.Information, Message = "Applied {VirtualServers} virtual servers and {Announcements} announcements ({Files}; reloads: {Reloads}; {Phases})")]
+        public static partial void Applied(ILogger logger, int virtualServers, int announcements, string files, string reloads, string phases);
 
         [LoggerMessage(EventId = LogEvents.ConfigRejected, Level = LogLevel.Error, Message = "Config rejected; the last good files stay live: {Failure}")]
         public static partial void Rejected(ILogger logger, string failure);

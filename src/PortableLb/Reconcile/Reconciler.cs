@@ -43,7 +43,19 @@ public sealed record ReconcileOutcome(
     public TimeSpan RenderDuration { get; init; }
 
     /// <summary>Validate, data plane, write and reload; zero when nothing was applied.</summary>
-    public TimeSpan ApplyDuration { get; init; }
+    public TimeSpan ApplyDuration => Phases.Validate + Phases.DataPlane + Phases.Write + Phases.Reload;
+
+    /// <summary>Where <see cref="ApplyDuration"/> went, so a slow apply says which step was slow.</summary>
+    public ApplyPhases Phases { get; init; } = ApplyPhases.None;
+}
+
+/// <summary>The apply's steps, each timed: the daemons' checks, the data plane, the atomic writes, the confirmed reloads.</summary>
+public sealed record ApplyPhases(TimeSpan Validate, TimeSpan DataPlane, TimeSpan Write, TimeSpan Reload)
+{
+    public static ApplyPhases None { get; } = new(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
+
+    public override string ToString() => FormattableString.Invariant(
+        $"validate {Validate.TotalSeconds:0.###} s, data plane {DataPlane.TotalSeconds:0.###} s, write {Write.TotalSeconds:0.###} s, reload {Reload.TotalSeconds:0.###} s");
 }
 
 /// <summary>
@@ -116,11 +128,15 @@ public sealed class Reconciler
         var bgpOn = state.Bgp is not null;
         var rendered = _renderer.Render(state);
         var renderedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        // Announcements held back until IPVS serves them (a pod's start, a new Service) follow within seconds: exabgp
+        // judges their shape beside this check instead of after it.
+        if (bgpOn && build.State.Announcements.Count > state.Announcements.Count) _validators[ConfigFiles.Exabgp].Anticipate(_renderer.RenderExabgp(build.State));
         var texts = new Dictionary<ConfigFile, string> { [ConfigFiles.Ipvs] = rendered.IpvsConf, [ConfigFiles.Exabgp] = rendered.ExabgpConf };
 
         // Validate only what would change, and all of it before writing any: exabgp's check alone costs ~0.3 s.
         var checks = ConfigFiles.All.Where(f => IsLoaded(f, bgpOn) && texts[f] != _written.GetValueOrDefault(f)).Select(f => CheckAsync(f, texts[f], cancellationToken));
         var failures = (await Task.WhenAll(checks).ConfigureAwait(false)).OfType<string>().ToList();
+        var validated = System.Diagnostics.Stopwatch.GetTimestamp();
         if (failures.Count > 0)
         {
             (_rejected, _rejectedFailures) = (state, failures);
@@ -128,12 +144,13 @@ public sealed class Reconciler
             {
                 Served = state,
                 RenderDuration = System.Diagnostics.Stopwatch.GetElapsedTime(started, renderedAt),
-                ApplyDuration = System.Diagnostics.Stopwatch.GetElapsedTime(renderedAt),
+                Phases = ApplyPhases.None with { Validate = System.Diagnostics.Stopwatch.GetElapsedTime(renderedAt, validated) },
             };
         }
 
         // Marks and local routes first: a reloaded keepalived must find the packets its fwmark servers expect.
         var dataPlane = _dataPlane is null ? null : await _dataPlane.ApplyAsync(state, cancellationToken).ConfigureAwait(false);
+        var dataPlaneDone = System.Diagnostics.Stopwatch.GetTimestamp();
         var writes = new Dictionary<ConfigFile, WriteOutcome>();
         foreach (var file in ConfigFiles.All)
         {
@@ -144,6 +161,7 @@ public sealed class Reconciler
         // exabgp keeps its last config while BGP is off, until BGP returns.
         if (!bgpOn) _reloadDue.Remove(Daemon.Exabgp);
         (_applied, _rejected) = (state, null);
+        var writtenAt = System.Diagnostics.Stopwatch.GetTimestamp();
         if (bgpOn) _validators[ConfigFiles.Exabgp].Anticipate(_renderer.RenderExabgp(state with { Announcements = ValueList<Announcement>.Empty }));
 
         // keepalived first: a new virtual server must be programmed before anything could announce it.
@@ -163,7 +181,11 @@ public sealed class Reconciler
             PendingReloads = _reloadDue.Order().ToList(),
             DataPlane = dataPlane,
             RenderDuration = System.Diagnostics.Stopwatch.GetElapsedTime(started, renderedAt),
-            ApplyDuration = System.Diagnostics.Stopwatch.GetElapsedTime(renderedAt),
+            Phases = new ApplyPhases(
+                System.Diagnostics.Stopwatch.GetElapsedTime(renderedAt, validated),
+                System.Diagnostics.Stopwatch.GetElapsedTime(validated, dataPlaneDone),
+                System.Diagnostics.Stopwatch.GetElapsedTime(dataPlaneDone, writtenAt),
+                System.Diagnostics.Stopwatch.GetElapsedTime(writtenAt)),
         };
     }
 

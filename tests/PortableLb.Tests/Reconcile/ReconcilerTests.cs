@@ -262,6 +262,18 @@ public sealed class ReconcilerTests
     }
 
     [Test]
+    public async Task Announcements_held_back_until_IPVS_serves_them_are_judged_beside_the_first_check()
+    {
+        await Reconcile(Web, facts: new ServingFacts(true, IpvsTable.Empty));
+        Assert.That(_exabgp.Checked.Single(), Does.Not.Contain("route "), "what goes live now has no routes");
+        Assert.That(_exabgp.Anticipated.First(), Does.Contain("route 192.0.2.10/32"), "the config that follows once IPVS serves the address");
+
+        _exabgp.Anticipated.Clear();
+        await Reconcile(Web + Service("api", address: "192.0.2.11") + Slice("api", TwoReady, name: "api-1"));
+        Assert.That(_exabgp.Anticipated.Single(), Does.Not.Contain("route "), "nothing held back: only the withdrawal is anticipated");
+    }
+
+    [Test]
     public async Task A_withdrawal_the_exabgp_check_rejects_throws_and_leaves_the_routes_announced()
     {
         await Reconcile(Web);

@@ -31,6 +31,7 @@ public static partial class RunHost
         var templates = TemplateSet.Load(common.TemplatesDirectory);
         var services = builder.Services;
         services.AddSingleton<ReconcileStatus>();
+        services.AddSingleton(provider => new MetricsWriter(provider.GetRequiredService<ReconcileStatus>()));
         services.AddSingleton<IProcessRunner, ProcessRunner>();
         services.AddSingleton<ISignalSender, LibcSignalSender>();
         if (cluster is not null)
@@ -95,7 +96,7 @@ public static partial class RunHost
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = LogEvents.ReloadsUnconfirmable, Level = LogLevel.Warning, Message = "ipvs.conf.hbs does not use reloadFile: keepalived reloads are signalled but not confirmed")]
+        [LoggerMessage(EventId = LogEvents.ReloadsUnconfirmable, Level = LogLevel.Warning, Message = "ipvs.conf.scriban does not use reloadFile: keepalived reloads are signalled but not confirmed")]
         public static partial void ReloadsUnconfirmable(ILogger logger);
     }
 }

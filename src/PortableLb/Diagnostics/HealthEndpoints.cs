@@ -59,7 +59,7 @@ public static class HealthEndpoints
                 : Results.Text("ready\n" + warnings);
         });
 
-        app.MapGet("/metrics", (IClusterSource source, ReconcileStatus status, ServingMonitor serving, BackgroundFaults faults) =>
-            Results.Text(MetricsWriter.Write(status, source.Ready.IsCompletedSuccessfully, serving.Current, faults, source.Health()), MetricsWriter.ContentType));
+        app.MapGet("/metrics", async (IClusterSource source, ServingMonitor serving, BackgroundFaults faults, MetricsWriter metrics, CancellationToken cancellationToken) =>
+            Results.Text(await metrics.WriteAsync(source.Ready.IsCompletedSuccessfully, serving.Current, faults, source.Health(), cancellationToken), MetricsWriter.ContentType));
     }
 }

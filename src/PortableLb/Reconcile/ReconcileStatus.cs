@@ -1,12 +1,27 @@
 using PortableLb.Apply;
-using PortableLb.Common;
+using Prometheus;
 
 namespace PortableLb.Reconcile;
 
 /// <summary>What the loop last did, for /readyz and /metrics. Written by the one worker, read by HTTP requests.</summary>
 public sealed class ReconcileStatus
 {
+    /// <summary>5 ms to 30 s: a 10-endpoint render sits in the first buckets, a 10k-endpoint keepalived check near 0.5 s.</summary>
+    public static readonly double[] DurationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
     private readonly Lock _lock = new();
+
+    public ReconcileStatus()
+    {
+        var metrics = Prometheus.Metrics.WithCustomRegistry(Registry);
+        Histogram Durations(string name, string help) => metrics.CreateHistogram(name, help, new HistogramConfiguration { Buckets = DurationBuckets });
+        ReconcileSeconds = Durations("portable_lb_reconcile_duration_seconds", "Whole reconciles, including those that found nothing to do.");
+        RenderSeconds = Durations("portable_lb_render_duration_seconds", "Build and render of the reconciles that rendered.");
+        ApplySeconds = Durations("portable_lb_apply_duration_seconds", "Validate, data plane, write and reload of the reconciles that rendered.");
+    }
+
+    /// <summary>This controller's metrics (its own registry, not the process-wide default): the durations observed here, the rest set at each scrape.</summary>
+    public CollectorRegistry Registry { get; } = Prometheus.Metrics.NewCustomRegistry();
 
     public ReconcileOutcome? LastOutcome { get; private set; }
     public DateTimeOffset? LastSuccess { get; private set; }
@@ -14,9 +29,9 @@ public sealed class ReconcileStatus
     public string? LastFailure { get; private set; }
     public Dictionary<ReconcileResult, long> Counts { get; } = [];
     public long Failures { get; private set; }
-    public Histogram RenderSeconds { get; } = new();
-    public Histogram ApplySeconds { get; } = new();
-    public Histogram ReconcileSeconds { get; } = new();
+    public Histogram RenderSeconds { get; }
+    public Histogram ApplySeconds { get; }
+    public Histogram ReconcileSeconds { get; }
 
     private readonly Dictionary<(Daemon Daemon, ReloadResult Result), long> _reloads = [];
 
@@ -55,11 +70,11 @@ public sealed class ReconcileStatus
             if (outcome.DataPlane is { } dataPlane) DataPlaneProblems = dataPlane.Warnings;
             if (outcome.Result is ReconcileResult.Applied or ReconcileResult.Unchanged) PendingReloads = outcome.PendingReloads;
             Counts[outcome.Result] = Counts.GetValueOrDefault(outcome.Result) + 1;
-            ReconcileSeconds.Observe(duration);
+            ReconcileSeconds.Observe(duration.TotalSeconds);
             if (outcome.Result is ReconcileResult.Applied or ReconcileResult.Rejected)
             {
-                RenderSeconds.Observe(outcome.RenderDuration);
-                ApplySeconds.Observe(outcome.ApplyDuration);
+                RenderSeconds.Observe(outcome.RenderDuration.TotalSeconds);
+                ApplySeconds.Observe(outcome.ApplyDuration.TotalSeconds);
             }
             if (outcome.Result is ReconcileResult.Applied or ReconcileResult.Unchanged)
             {

@@ -41,14 +41,14 @@ public sealed partial class MetricsWriterTests
     }
 
     [Test]
-    public void The_exposition_parses_back_and_counts_what_the_last_reconcile_saw()
+    public async Task The_exposition_parses_back_and_counts_what_the_last_reconcile_saw()
     {
         var status = new ReconcileStatus();
         var build = DesiredStateBuilder.Build(FromYaml(Service("web") + Slice("web", "[{addresses: [10.244.1.1]}, {addresses: [10.244.1.2], conditions: {ready: false, serving: true, terminating: true}}]")
             + Service("bad", address: "nope")), WithPeer, Node);
         status.Record(new ReconcileOutcome(ReconcileResult.Applied, build, new Dictionary<ConfigFile, WriteOutcome>(), [], []) { Served = build.State }, TimeSpan.FromMilliseconds(12), DateTimeOffset.FromUnixTimeSeconds(1_800_000_000));
 
-        var samples = Parse(MetricsWriter.Write(status, sourcesReady: true));
+        var samples = Parse(await new MetricsWriter(status).WriteAsync(sourcesReady: true));
         Assert.That(samples["portable_lb_reconciles_total{result=\"applied\"}"], Is.EqualTo(1));
         Assert.That(samples["portable_lb_real_servers{state=\"ready\"}"], Is.EqualTo(1));
         Assert.That(samples["portable_lb_real_servers{state=\"draining\"}"], Is.EqualTo(1));
@@ -74,7 +74,7 @@ public sealed partial class MetricsWriterTests
         await reloader.ReloadAsync(PortableLb.Apply.Daemon.Exabgp, CancellationToken.None);
         await reloader.ReloadAsync(PortableLb.Apply.Daemon.Exabgp, CancellationToken.None);
         await reloader.ReloadAsync(PortableLb.Apply.Daemon.Keepalived, CancellationToken.None);
-        var samples = Parse(MetricsWriter.Write(status, sourcesReady: true));
+        var samples = Parse(await new MetricsWriter(status).WriteAsync(sourcesReady: true));
         Assert.That(samples["portable_lb_reloads_total{daemon=\"exabgp\",result=\"signalled\"}"], Is.EqualTo(1));
         Assert.That(samples["portable_lb_reloads_total{daemon=\"exabgp\",result=\"unconfirmed\"}"], Is.EqualTo(1));
         Assert.That(samples["portable_lb_reloads_total{daemon=\"keepalived\",result=\"signalled\"}"], Is.EqualTo(1));
@@ -86,25 +86,25 @@ public sealed partial class MetricsWriterTests
     }
 
     [Test]
-    public void A_failed_apply_shows_as_stale_config_and_a_failure_count()
+    public async Task A_failed_apply_shows_as_stale_config_and_a_failure_count()
     {
         var status = new ReconcileStatus();
         status.RecordFailure("disk full", DateTimeOffset.UtcNow);
-        var samples = Parse(MetricsWriter.Write(status, sourcesReady: false));
+        var samples = Parse(await new MetricsWriter(status).WriteAsync(sourcesReady: false));
         Assert.That((samples["portable_lb_config_stale"], samples["portable_lb_reconciles_total{result=\"failed\"}"], samples["portable_lb_sources_ready"]), Is.EqualTo((1.0, 1.0, 0.0)));
     }
 
     [Test]
-    public void Data_plane_completeness_is_the_state_and_an_unchanged_reconcile_does_not_reset_it()
+    public async Task Data_plane_completeness_is_the_state_and_an_unchanged_reconcile_does_not_reset_it()
     {
         var status = new ReconcileStatus();
         var build = DesiredStateBuilder.Build(FromYaml(Service("web") + Slice("web", "[{addresses: [10.244.1.1]}]")), WithPeer, Node);
         var noWrites = new Dictionary<ConfigFile, WriteOutcome>();
         status.Record(new ReconcileOutcome(ReconcileResult.Applied, build, noWrites, [], []) { DataPlane = new DataPlaneResult(["sysctl net.ipv4.vs.conntrack is 0"]) }, TimeSpan.Zero, DateTimeOffset.UtcNow);
         status.Record(new ReconcileOutcome(ReconcileResult.Unchanged, build, noWrites, [], []), TimeSpan.Zero, DateTimeOffset.UtcNow);
-        Assert.That(Parse(MetricsWriter.Write(status, sourcesReady: true))["portable_lb_data_plane_complete"], Is.Zero);
+        Assert.That(Parse(await new MetricsWriter(status).WriteAsync(sourcesReady: true))["portable_lb_data_plane_complete"], Is.Zero);
 
         status.Record(new ReconcileOutcome(ReconcileResult.Applied, build, noWrites, [], []) { DataPlane = new DataPlaneResult([]) }, TimeSpan.Zero, DateTimeOffset.UtcNow);
-        Assert.That(Parse(MetricsWriter.Write(status, sourcesReady: true))["portable_lb_data_plane_complete"], Is.EqualTo(1));
+        Assert.That(Parse(await new MetricsWriter(status).WriteAsync(sourcesReady: true))["portable_lb_data_plane_complete"], Is.EqualTo(1));
     }
 }

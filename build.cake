@@ -22,7 +22,7 @@ var imageTag = Argument("image-tag", "0.1.0");
 var solution = File("./PortableLb.slnx");
 var artifacts = Directory("./artifacts");
 var testResults = artifacts + Directory("test-results");
-// The trimmed, self-contained ReadyToRun build that images/ipvs ships.
+// The NativeAOT build that images/ipvs ships.
 var runtime = "linux-x64";
 var publishDir = artifacts + Directory("publish") + Directory(runtime);
 var manifestSchema = Directory("./tests/manifest-schema");
@@ -47,6 +47,14 @@ var imagePrerequisites = new (string Needed, string Package)[]
     ("iptables", "iptables"),                       // netavark 1.4's firewall driver, for the build's network
     ("debootstrap", "debootstrap"),
 };
+
+// NativeAOT links the compiled controller with the system's C toolchain (the SDK finds gcc when there is no clang).
+var publishPrerequisites = demoPrerequisites.Concat(new (string Needed, string Package)[]
+{
+    ("gcc", "gcc"),
+    ("/usr/include/stdio.h", "libc6-dev"),     // only recommended by gcc, and the link needs crt1.o and libc's headers
+    ("/usr/include/zlib.h", "zlib1g-dev"),
+}).ToArray();
 
 var testPrerequisites = demoPrerequisites.Concat(imagePrerequisites).Concat(new (string Needed, string Package)[]
 {
@@ -212,8 +220,8 @@ Task("Bench")
 });
 
 Task("Publish")
-    .Description("Publish the trimmed, self-contained ReadyToRun portable-lb (as images/ipvs does) and run the controller tests against it.")
-    .IsDependentOn("__InstallDemoPrerequisites")
+    .Description("Publish the NativeAOT portable-lb (as images/ipvs does) and run the controller tests against it.")
+    .IsDependentOn("__InstallPublishPrerequisites")
     .Does(() =>
 {
     CleanDirectory(publishDir);
@@ -221,20 +229,21 @@ Task("Publish")
     {
         Configuration = configuration,
         Runtime = runtime,
-        SelfContained = true,
-        PublishTrimmed = true,
-        PublishReadyToRun = true,
         OutputDirectory = publishDir,
+        MSBuildSettings = new DotNetMSBuildSettings().WithProperty("PublishAot", "true"),
     });
     // Trimming can remove what only reflection reaches; these tests start the published binary itself.
     DotNetTest("./tests/PortableLb.IntegrationTests/PortableLb.IntegrationTests.csproj", new DotNetTestSettings
     {
         Configuration = configuration,
-        Filter = "FullyQualifiedName~PortableLb.IntegrationTests.Controller.Run",
+        Filter = "FullyQualifiedName~PortableLb.IntegrationTests.Controller.Run|FullyQualifiedName~PortableLb.IntegrationTests.Controller.RenderGolden",
         EnvironmentVariables = new Dictionary<string, string> { ["PORTABLE_LB_BINARY"] = MakeAbsolute(publishDir.Path.CombineWithFilePath("portable-lb")).FullPath },
     });
     Run(MakeAbsolute(publishDir.Path.CombineWithFilePath("portable-lb")).FullPath, $"render --out {artifacts}/publish-render");
 });
+
+Task("__InstallPublishPrerequisites")
+    .Does(() => InstallDebianPackages(publishPrerequisites));
 
 Task("__InstallImagePrerequisites")
     .Does(() => InstallDebianPackages(imagePrerequisites));

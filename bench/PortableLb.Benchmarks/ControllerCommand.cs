@@ -4,7 +4,7 @@ namespace PortableLb.Benchmarks;
 
 /// <summary>
 /// `portable-lb run` as a child: `dotnet portable-lb.dll` from the build, or the published executable named by
-/// PORTABLE_LB_BINARY (the trimmed, self-contained build that the ipvs image ships).
+/// PORTABLE_LB_BINARY (the NativeAOT build that the ipvs image ships).
 /// </summary>
 public static class ControllerCommand
 {

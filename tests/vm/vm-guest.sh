@@ -18,6 +18,8 @@ arg() { tr ' ' '\n' </proc/cmdline | sed -n "s/^$1=//p"; }
 
 step "setup: kernel filesystems, this kernel's modules, modprobe on demand"
 mount -t proc proc /proc; mount -t sysfs sys /sys; mountpoint -q /dev || mount -t devtmpfs dev /dev
+# What udev adds on any Linux machine and devtmpfs does not: without /dev/fd, bash's <(…) reads nothing.
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 results="$(arg plb.results)"; modules="$(arg plb.modules)"
 program="$1"; mode="${2:-checks}"
 if [ "$mode" = bench ]; then events="${3:-24}"; else events="${3:-20}"; fi

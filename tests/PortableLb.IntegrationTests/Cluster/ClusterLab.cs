@@ -282,6 +282,7 @@ public sealed class ClusterLab : IAsyncDisposable
             wait "$stopper"
             echo "stopped: $(( $(now_ms) - start ))"
             podman inspect --format '{{ExitFormat}}' {{containers}}
+            echo "its controller's shutdown:"; podman logs {{pod.Ipvs}} 2>&1 | grep -E 'ReconcileLoop|ControllerService' | tail -n 4 | cut -c1-300 | sed 's/^/  /'
             """, TimeSpan.FromMinutes(2));
         await MustAsync($"rm -f {ReadyFolder}/{pod.Name}.ready; ip netns del {pod.Name}");
         lock (_reported)
@@ -411,6 +412,8 @@ public sealed class ClusterLab : IAsyncDisposable
             if (clock.Elapsed > timeout) Assert.Fail($"timed out after {timeout.TotalSeconds:0} s waiting for: {what}\n{await DiagnosticsAsync()}");
             await Task.Delay(500);
         }
+        // The waits are the lab's clock: a slow one shows in the log even when it passes.
+        await TestContext.Progress.WriteLineAsync($"{clock.Elapsed.TotalSeconds,6:0.0} s until: {what}");
     }
 
     public Task RouterSendsAsync(string address, string[] nodes, TimeSpan timeout) =>
@@ -461,6 +464,13 @@ public sealed class ClusterLab : IAsyncDisposable
         return new RollingRestartReport(Count("requests"), Count("failed"), Count("long-requests"), Count("long-broken"), steps, deletions, report);
     }
 
+    /// <summary>What an LB pod's controller did, pass by pass: each apply with its steps' durations, each rejection, failure or pending reload.</summary>
+    public async Task<string> ApplyHistoryAsync(LbPod pod) =>
+        (await RunAsync($"podman logs {pod.Ipvs} 2>&1 | grep -E {AppliesPattern} | tail -n 40", TimeSpan.FromMinutes(1))).Output;
+
+    /// <summary>The controller's log lines that say what each pass did.</summary>
+    private const string AppliesPattern = "'Sources are ready|Applied [0-9]|Config rejected|Apply failed|has not confirmed'";
+
     /// <summary>Everything worth reading when a check fails.</summary>
     public async Task<string> DiagnosticsAsync()
     {
@@ -469,6 +479,9 @@ public sealed class ClusterLab : IAsyncDisposable
             for p in {{pods}}; do
               echo "--- $p: ready=$(cat {{ReadyFolder}}/$p.ready 2>/dev/null)"
               podman logs --tail 25 $p-ipvs 2>&1; podman logs --tail 10 $p-exabgp 2>&1
+              echo "--- $p: ipvsadm -Ln"; podman exec $p-ipvs ipvsadm -Ln 2>&1
+              echo "--- $p: applies"; podman logs $p-ipvs 2>&1 | grep -E {{AppliesPattern}} | tail -n 20
+              echo "--- $p: keepalived, without the checkers' chatter"; podman logs $p-ipvs 2>&1 | grep -i 'keepalived' | grep -v 'TCP connection\|Activating' | tail -n 30
             done
             for n in node1 node2 node3; do echo "--- $n"; podman logs --tail 10 node-routes-$n-node-routes 2>&1; ip -n $n route show proto 201; done
             echo "--- router"; ip -n router route

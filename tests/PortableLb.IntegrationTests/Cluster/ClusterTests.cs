@@ -59,16 +59,21 @@ public sealed class ClusterTests
     {
         foreach (var pod in Both)
         {
-            await _lab.WaitAsync(async () => await InIpvsAsync(pod, WebPodIps[1]), $"the Service's real servers in {pod.Name}'s IPVS table", TimeSpan.FromMinutes(12));
+            // A pod's first apply waits on exabgp --test: 20 s alone under QEMU's emulation, 73-80 s beside the other
+            // pod's start (0.3 s on hardware).
+            await _lab.WaitAsync(async () => await InIpvsAsync(pod, WebPodIps[1]), $"the Service's real servers in {pod.Name}'s IPVS table", TimeSpan.FromMinutes(6));
         }
         // Whatever exabgp makes of reloads while its peer is down, keepalived's changes do not wait for it.
         var reloads = await _lab.MetricAsync(_lb1, "portable_lb_reloads_total{daemon=\"keepalived\",result=\"signalled\"}") ?? 0;
+        // 4-5 s here; an endpoint change can queue behind an apply that is still checking an exabgp.conf.
+        var change = TimeSpan.FromMinutes(3);
         _lab.SetEndpoints("web", [WebPodIps[0]]);
-        foreach (var pod in Both) await _lab.WaitAsync(async () => !await InIpvsAsync(pod, WebPodIps[1]), $"a removed endpoint gone from {pod.Name}", TimeSpan.FromMinutes(4));
+        foreach (var pod in Both) await _lab.WaitAsync(async () => !await InIpvsAsync(pod, WebPodIps[1]), $"a removed endpoint gone from {pod.Name}", change);
         _lab.SetEndpoints("web", WebPodIps);
-        foreach (var pod in Both) await _lab.WaitAsync(() => InIpvsAsync(pod, WebPodIps[1]), $"and back in {pod.Name}", TimeSpan.FromMinutes(4));
+        foreach (var pod in Both) await _lab.WaitAsync(() => InIpvsAsync(pod, WebPodIps[1]), $"and back in {pod.Name}", change);
         Assert.That(await _lab.MetricAsync(_lb1, "portable_lb_reloads_total{daemon=\"keepalived\",result=\"signalled\"}"), Is.GreaterThan(reloads), "confirmed reloads");
         Assert.That(await _lab.MustAsync($"test ! -e {ClusterLab.Volume(_lb1)}/keepalived.reload && echo gone"), Does.Contain("gone"), "keepalived took the reload_file handshake");
+        foreach (var pod in Both) await TestContext.Out.WriteLineAsync($"--- {pod.Name}'s applies\n{await _lab.ApplyHistoryAsync(pod)}");
     }
 
     [Test]
@@ -206,6 +211,7 @@ public sealed class ClusterTests
             awk -v k="$killed" '$1 == "new" && $3 != 200 { print "  failed request sent at", $2 - k, "ms" }' /tmp/kill
             """, TimeSpan.FromMinutes(5));
         await TestContext.Out.WriteLineAsync("keepalived killed in lb1; times from the kill, ms:\n" + report);
+        await TestContext.Out.WriteLineAsync($"--- lb1's applies\n{await _lab.ApplyHistoryAsync(_lb1)}");
         // wait_ms fails the script when a condition never holds, so every time above was met. Under emulation (TCG)
         // everything is several times slower than on a node: the bound leaves room for that. At native speed the
         // controller's share is held to 1 s by RunCommandTests.Keepalived_dying_withdraws_its_routes_within_a_second.

@@ -8,18 +8,6 @@ namespace PortableLb.Tests.Validation;
 
 public sealed class RouteOnlyChangeValidatorTests
 {
-    private sealed class CountingValidator(IConfigValidator? inner = null) : IConfigValidator
-    {
-        public int Calls { get; private set; }
-        public string Daemon => "exabgp";
-
-        public Task<ValidationResult> ValidateAsync(string config, CancellationToken cancellationToken)
-        {
-            Calls++;
-            return inner?.ValidateAsync(config, cancellationToken) ?? Task.FromResult(ValidationResult.Valid);
-        }
-    }
-
     private static string Exabgp(string yaml, string tuning = "bgp: {peers: [192.0.2.254]}") =>
         new ConfigRenderer(TemplateSet.Embedded()).Render(DesiredStateBuilder.Build(FromYaml(yaml), Tune(tuning), Node).State).ExabgpConf;
 
@@ -30,7 +18,7 @@ public sealed class RouteOnlyChangeValidatorTests
     [Test]
     public async Task Routes_coming_and_going_are_judged_once_per_shape()
     {
-        var exabgp = new CountingValidator();
+        var exabgp = new CountingValidator("exabgp");
         var validator = new RouteOnlyChangeValidator(exabgp);
         foreach (var yaml in new[] { Web("a", "192.0.2.10"), Web("a", "192.0.2.10") + Web("b", "192.0.2.11"), Web("b", "192.0.2.12"), Web("c", "198.51.100.7") })
         {
@@ -42,7 +30,7 @@ public sealed class RouteOnlyChangeValidatorTests
     [Test]
     public async Task No_routes_another_family_new_attributes_or_other_neighbours_go_to_exabgp()
     {
-        var exabgp = new CountingValidator();
+        var exabgp = new CountingValidator("exabgp");
         var validator = new RouteOnlyChangeValidator(exabgp);
         await validator.ValidateAsync(Exabgp(Web("a", "192.0.2.10")), CancellationToken.None);
         await validator.ValidateAsync(Exabgp(Service("a", "192.0.2.10")), CancellationToken.None);
@@ -55,7 +43,7 @@ public sealed class RouteOnlyChangeValidatorTests
     [Test]
     public async Task A_prewarmed_shape_is_judged_in_the_background_once()
     {
-        var exabgp = new CountingValidator();
+        var exabgp = new CountingValidator("exabgp");
         var validator = new RouteOnlyChangeValidator(exabgp);
         var withdrawn = Exabgp(Service("a", "192.0.2.10"));
         await Task.WhenAll(validator.PrewarmAsync(withdrawn), validator.PrewarmAsync(withdrawn));
@@ -76,7 +64,7 @@ public sealed class RouteOnlyChangeValidatorTests
     public async Task A_rejected_candidate_is_never_remembered_and_the_real_exabgp_agrees_with_the_shortcut()
     {
         Daemons.Require("exabgp");
-        var exabgp = new CountingValidator(new ExabgpValidator(new ProcessRunner()));
+        var exabgp = new CountingValidator("exabgp", new ExabgpValidator(new ProcessRunner()));
         var validator = new RouteOnlyChangeValidator(exabgp);
         // An IPv6 route with an IPv4 next-hop: exabgp --test refuses it, so the IPv4 shape it resembles is not learnt.
         var mixed = Exabgp(Web("a", "192.0.2.10")).Replace("route 192.0.2.10/32", "route 2001:db8::10/128", StringComparison.Ordinal);

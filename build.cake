@@ -366,7 +366,7 @@ IEnumerable<(string Name, string Message)> FailedTests(System.Xml.Linq.XDocument
         var outcome = result.Attribute("outcome")?.Value;
         if (outcome is "Passed" or "NotExecuted" or "Inconclusive") continue;
         var message = result.Descendants().FirstOrDefault(e => e.Name.LocalName == "Message")?.Value ?? outcome ?? "";
-        var firstLines = string.Join("\n", message.Split('\n').Take(12));
+        var firstLines = string.Join("\n", message.Split('\n').Take(40));
         yield return (result.Attribute("testName")?.Value ?? "?", firstLines);
     }
 }

@@ -9,9 +9,9 @@
   its place.
 
 Runs until REPORT.stop appears or SECONDS have passed, then writes REPORT:
-  "new START_MS STATUS" per new-connection request (START_MS: milliseconds since boot, as /proc/uptime counts them;
-  STATUS 0: no answer within 2 s or a reset), "long-requests N", "long-broken N", and "long-break MS CONNECTION ERROR"
-  per broken long-lived connection.
+  "new START_MS STATUS ELAPSED_MS ERROR" per new-connection request (START_MS: milliseconds since boot, as
+  /proc/uptime counts them; STATUS 0: no answer within 2 s or a reset; ERROR: the exception's name, "-" when none),
+  "long-requests N", "long-broken N", and "long-break MS CONNECTION ERROR" per broken long-lived connection.
 """
 import http.client
 import os
@@ -45,14 +45,15 @@ def new_connections():
     while running():
         sent = now_ms()
         connection = http.client.HTTPConnection(host, port, timeout=2)
+        error = "-"
         try:
             status = get(connection)
-        except (OSError, http.client.HTTPException):
-            status = 0
+        except (OSError, http.client.HTTPException) as e:
+            status, error = 0, type(e).__name__
         finally:
             connection.close()
         with lock:
-            lines.append(f"new {sent} {status}")
+            lines.append(f"new {sent} {status} {now_ms() - sent} {error}")
         time.sleep(new_interval)
 
 

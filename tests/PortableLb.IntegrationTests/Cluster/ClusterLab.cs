@@ -26,7 +26,8 @@ public sealed record ClusterNode(int Number)
 /// </summary>
 public sealed record RollingRestartReport(int Requests, int Failed, int LongLivedRequests, int LongLivedBroken, IReadOnlyList<string> Steps, IReadOnlyList<string> Deletions, string Raw)
 {
-    public override string ToString() => string.Join("\n", Steps) + "\n" + string.Join("\n", Deletions) + $"\nnew connections: {Requests} requests, {Failed} failed; long-lived: {LongLivedRequests} requests, {LongLivedBroken} connections broken\n{Raw}";
+    // The counts and the clients' own lines first: a CI log shows only a failure message's first lines.
+    public override string ToString() => $"new connections: {Requests} requests, {Failed} failed; long-lived: {LongLivedRequests} requests, {LongLivedBroken} connections broken\n{Raw}\n" + string.Join("\n", Steps) + "\n" + string.Join("\n", Deletions);
 }
 
 /// <summary>An LB pod the lab scheduled: its name (also its network namespace's), node, address and podman placement.</summary>
@@ -274,6 +275,7 @@ public sealed class ClusterLab : IAsyncDisposable
             keepalived_runs() { for p in $(ip netns pids {{pod.Name}}); do [ "$(cat /proc/$p/comm 2>/dev/null)" = keepalived ] && return 0; done; return 1; }
             next_hop_gone() { ! ip -n {{pod.Node.Name}} route show {{Vip}} | grep -q 'via {{pod.Ip}} '; }
             start="$(now_ms)"
+            echo "deleted at: $start"
             ( {{PodmanPod.Delete(LbSpec, pod.Placement)}} ) >/tmp/stop-{{pod.Name}}.log 2>&1 &
             stopper=$!
             echo "next hop gone: $(wait_ms 30 next_hop_gone || true)"
@@ -435,22 +437,26 @@ public sealed class ClusterLab : IAsyncDisposable
         await MustAsync($"clients_start client {Vip} /tmp/roll 1800 0.1 10 1");
         var steps = new List<string>();
         var deletions = new List<string>();
+        // Each step with the VM's clock (ms since boot), the clock the clients stamp their requests with.
+        async Task Step(string what) => steps.Add($"{(await MustAsync("now_ms")).Trim()} {what}");
         foreach (var old in LbPods.ToList())
         {
             var clock = Stopwatch.StartNew();
             var surge = await StartLbPodAsync(old.Name[..3] + suffix, old.Node, old.Ip[..(old.Ip.LastIndexOf('.') + 1)] + (int.Parse(old.Ip[(old.Ip.LastIndexOf('.') + 1)..], CultureInfo.InvariantCulture) + 1));
             await WaitAsync(() => Task.FromResult(IsReady(surge)), $"{surge.Name} ready", TimeSpan.FromMinutes(10));
-            steps.Add($"{surge.Name} ready after {clock.Elapsed.TotalSeconds:0} s");
+            await Step($"{surge.Name} ready after {clock.Elapsed.TotalSeconds:0} s");
             // Two LB pods on one node share the node's route, ECMP across them.
             await NodeSendsAsync(old.Node, [old.Ip, surge.Ip], TimeSpan.FromMinutes(2));
+            await Step($"{old.Node.Name} sends to {old.Name} and {surge.Name}");
 
             clock.Restart();
             // The old one goes through its graceful sequence; its next hop leaves the node's route as soon as it is
             // deleted (timed inside the deletion: the VM runs one command at a time).
             deletions.Add(await DeleteLbPodAsync(old));
-            steps.Add($"{old.Name} deleted after {clock.Elapsed.TotalSeconds:0.0} s");
+            await Step($"{old.Name} deleted after {clock.Elapsed.TotalSeconds:0.0} s");
             await NodeSendsAsync(old.Node, [surge.Ip], TimeSpan.FromMinutes(1));
             await RouterSendsAsync(Vip, [.. LbPods.Select(p => p.Node.Ip).Distinct().Order(StringComparer.Ordinal)], TimeSpan.FromMinutes(3));
+            await Step($"{old.Node.Name} sends to {surge.Name} only; the router to both nodes");
         }
 
         var report = await MustAsync("""
@@ -458,6 +464,8 @@ public sealed class ClusterLab : IAsyncDisposable
             clients_stop /tmp/roll
             echo "requests $(grep -c '^new ' /tmp/roll)"
             echo "failed $(awk '$1 == "new" && $3 != 200' /tmp/roll | wc -l)"
+            awk '$1 == "new" && $3 != 200 { print "failed-request sent at", $2, "after", $4, "ms:", $5 }' /tmp/roll
+            echo "slowest answered: $(awk '$1 == "new" && $3 == 200 { print $4 }' /tmp/roll | sort -n | tail -n 1) ms"
             grep '^long-' /tmp/roll
             """, TimeSpan.FromMinutes(1));
         int Count(string label) => int.Parse(report.Split('\n').Single(l => l.StartsWith(label + " ", StringComparison.Ordinal))[(label.Length + 1)..].Trim(), CultureInfo.InvariantCulture);

@@ -40,7 +40,9 @@ public static class RunBench
             {
                 var runner = new ProcessRunner();
                 var reloader = new CountingReloader();
-                var reconciler = new Reconciler(TemplateSet.Embedded(), new KeepalivedValidator(runner), new ExabgpValidator(runner), reloader, new ConfigFiles(folder));
+                // The validators `run` has: keepalived -t once per shape of virtual servers, as an endpoint churn sees it.
+                var (keepalived, exabgp) = RememberingValidators.Create(runner);
+                var reconciler = new Reconciler(TemplateSet.Embedded(), keepalived, exabgp, reloader, new ConfigFiles(folder));
                 var snapshots = new[]
                 {
                     ManifestReader.ReadText(SyntheticCluster.Manifests(size), "bench").Snapshot,

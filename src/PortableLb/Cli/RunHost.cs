@@ -64,7 +64,8 @@ public static partial class RunHost
                 [Daemon.Exabgp] = new ConfirmingReloader(signaller, witnesses, time, wait: TimeSpan.FromSeconds(1), attempts: 1),
             }), provider.GetRequiredService<ReconcileStatus>());
             var runner = provider.GetRequiredService<IProcessRunner>();
-            return new Reconciler(templates, new RealServerOnlyChangeValidator(new KeepalivedValidator(runner)), new RouteOnlyChangeValidator(new ExabgpValidator(runner)), reloader, files,
+            var (keepalived, exabgp) = RememberingValidators.Create(runner);
+            return new Reconciler(templates, keepalived, exabgp, reloader, files,
                 options.ManageDataPlane ? new DataPlane(runner) : null);
         });
         // What this pod serves wakes the loop like a cluster change does: it shares the source's change signal.

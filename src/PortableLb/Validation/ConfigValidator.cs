@@ -101,3 +101,10 @@ public sealed class ExabgpValidator(IProcessRunner runner, string program = "exa
         ["exabgp_log_destination"] = "stdout",
     };
 }
+
+/// <summary>The validators `run` uses: each daemon's own check, skipped for a shape that daemon accepted before.</summary>
+public static class RememberingValidators
+{
+    public static (IConfigValidator Keepalived, IConfigValidator Exabgp) Create(IProcessRunner runner) =>
+        (new RealServerOnlyChangeValidator(new KeepalivedValidator(runner)), new RouteOnlyChangeValidator(new ExabgpValidator(runner)));
+}

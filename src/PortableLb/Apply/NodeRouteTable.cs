@@ -1,7 +1,4 @@
-using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
-using System.Text.Json;
 using PortableLb.Common;
 using PortableLb.Model;
 
@@ -9,86 +6,68 @@ namespace PortableLb.Apply;
 
 /// <summary>
 /// Keeps the node's routes to its LB pods, in the node's main table, each marked with our protocol number
-/// (<see cref="DataPlane.RouteProtocol"/>): only routes with it are changed or deleted, and the ones an earlier run
-/// left behind are adopted at the first apply and removed if no longer wanted. Several ready LB pods on one node
-/// share one multipath route.
+/// (<see cref="DataPlane.RouteProtocol"/>): only routes (and nexthop objects) with it are changed or deleted, and the
+/// ones an earlier run left behind are adopted at the first apply and removed if no longer wanted. Several ready LB
+/// pods on one node share one route, ECMP across them.
 /// </summary>
-public sealed class NodeRouteTable(IProcessRunner runner)
+/// <remarks>
+/// Where the kernel has them (5.13 and later), the route goes through a resilient nexthop group
+/// (<see cref="ResilientGroupRoutes"/>): a next hop that joins takes over only hash buckets that have been idle, so the
+/// connections in flight keep their LB pod, which holds their IPVS state. A plain multipath route
+/// (<see cref="MultipathRoutes"/>) rehashes at every change, and a connection moved to another LB pod mid-flight is
+/// reset there; older kernels get it all the same.
+/// </remarks>
+public sealed class NodeRouteTable(IProcessRunner runner, bool? resilientGroups = null)
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
-    private static readonly string Protocol = DataPlane.RouteProtocol.ToString(CultureInfo.InvariantCulture);
+    private INodeRouteWriter? _writer;
 
-    // Destination → next hops as installed; adopted routes start with none known, so they are replaced.
+    // Destination → next hops as installed; adopted routes start with none known, so they are set again.
     private Dictionary<IPNetwork, ValueList<IPAddress>>? _installed;
+
+    /// <summary>Which kind of route the table keeps, once the first apply has chosen: "resilient nexthop groups" or "multipath routes".</summary>
+    public string? Kind => _writer?.Kind;
 
     /// <returns>What could not be done, in words; empty when the table matches.</returns>
     public async Task<IReadOnlyList<string>> ApplyAsync(IReadOnlyList<NodeRoute> wanted, CancellationToken cancellationToken)
     {
         var failures = new List<string>();
-        _installed ??= await AdoptAsync(failures, cancellationToken).ConfigureAwait(false);
+        var ip = new IpCommand(runner);
+        if (_writer is null)
+        {
+            var resilient = resilientGroups ?? (Environment.OSVersion.Version >= new Version(5, 13) && await ResilientGroupRoutes.SupportedAsync(ip, cancellationToken).ConfigureAwait(false));
+            _writer = resilient ? new ResilientGroupRoutes(ip) : new MultipathRoutes(ip);
+        }
+        _installed ??= await _writer.AdoptAsync(failures, cancellationToken).ConfigureAwait(false);
         foreach (var route in wanted)
         {
             if (_installed.TryGetValue(route.Destination, out var via) && via.Equals(route.Via)) continue;
-            List<string> hops = route.Via.Count == 1
-                ? ["via", route.Via[0].ToString()]
-                : [.. route.Via.SelectMany(a => new[] { "nexthop", "via", a.ToString() })];
-            if (await IpAsync(route.Destination, ["route", "replace", route.Destination.ToString(), "table", "main", "proto", Protocol, .. hops], failures, cancellationToken).ConfigureAwait(false))
-            {
-                _installed[route.Destination] = route.Via;
-            }
+            if (await _writer.SetAsync(route, failures, cancellationToken).ConfigureAwait(false)) _installed[route.Destination] = route.Via;
         }
         var keep = wanted.Select(r => r.Destination).ToHashSet();
         foreach (var destination in _installed.Keys.Where(d => !keep.Contains(d)).ToList())
         {
-            if (await IpAsync(destination, ["route", "del", destination.ToString(), "table", "main", "proto", Protocol], failures, cancellationToken).ConfigureAwait(false))
-            {
-                _installed.Remove(destination);
-            }
+            if (await _writer.RemoveAsync(destination, failures, cancellationToken).ConfigureAwait(false)) _installed.Remove(destination);
         }
+        await _writer.CollectGarbageAsync(failures, cancellationToken).ConfigureAwait(false);
+        // After a failure, read the table again before the retry: what failed may have been someone else's change
+        // (a pod's veth deleted with its nexthop objects), which the kernel knows and our memory does not.
+        if (failures.Count > 0) _installed = null;
         return failures;
     }
+}
 
-    private async Task<Dictionary<IPNetwork, ValueList<IPAddress>>> AdoptAsync(List<string> failures, CancellationToken cancellationToken)
-    {
-        var adopted = new Dictionary<IPNetwork, ValueList<IPAddress>>();
-        foreach (var family in new[] { "-4", "-6" })
-        {
-            var result = await RunAsync([family, "-j", "route", "show", "table", "main", "proto", Protocol], cancellationToken).ConfigureAwait(false);
-            if (result.ExitCode != 0)
-            {
-                failures.Add($"ip {family} route show table main proto {Protocol}: {result.StandardError.Trim()}");
-                continue;
-            }
-            using var routes = JsonDocument.Parse(result.StandardOutput is { Length: > 0 } json ? json : "[]");
-            foreach (var route in routes.RootElement.EnumerateArray())
-            {
-                if (route.TryGetProperty("dst", out var dst) && IpText.TryParseAddressOrPrefix(dst.GetString() ?? "", out var network, out _))
-                {
-                    adopted[network] = ValueList<IPAddress>.Empty;
-                }
-            }
-        }
-        return adopted;
-    }
+/// <summary>One way of writing the node's routes to its LB pods.</summary>
+internal interface INodeRouteWriter
+{
+    string Kind { get; }
 
-    private async Task<bool> IpAsync(IPNetwork destination, IReadOnlyList<string> arguments, List<string> failures, CancellationToken cancellationToken)
-    {
-        var family = destination.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? "-4" : "-6";
-        var result = await RunAsync([family, .. arguments], cancellationToken).ConfigureAwait(false);
-        if (result.ExitCode == 0) return true;
-        failures.Add($"ip {family} {string.Join(' ', arguments)}: {result.StandardError.Trim()}");
-        return false;
-    }
+    /// <summary>Our routes as an earlier run left them: each destination, with its next hops unknown.</summary>
+    Task<Dictionary<IPNetwork, ValueList<IPAddress>>> AdoptAsync(List<string> failures, CancellationToken cancellationToken);
 
-    private async Task<ProcessResult> RunAsync(IReadOnlyList<string> arguments, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await runner.RunAsync("ip", arguments, null, Timeout, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is MissingProgramException or TimeoutException)
-        {
-            return new ProcessResult(-1, "", e.Message);
-        }
-    }
+    Task<bool> SetAsync(NodeRoute route, List<string> failures, CancellationToken cancellationToken);
+
+    Task<bool> RemoveAsync(IPNetwork destination, List<string> failures, CancellationToken cancellationToken);
+
+    /// <summary>Removes what no route uses any more (nexthop objects); a no-op where there is nothing of the kind.</summary>
+    Task CollectGarbageAsync(List<string> failures, CancellationToken cancellationToken);
 }

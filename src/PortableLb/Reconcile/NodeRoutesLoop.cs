@@ -46,7 +46,7 @@ public sealed partial class NodeRoutesLoop(
             if (failures.Count == 0)
             {
                 retry.Reset();
-                if (!routes.SequenceEqual(_last)) Log.Applied(logger, routes.Count, nodeName);
+                if (!routes.SequenceEqual(_last)) Log.Applied(logger, routes.Count, nodeName, table.Kind ?? "");
                 _last = routes;
             }
 
@@ -68,8 +68,8 @@ public sealed partial class NodeRoutesLoop(
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = LogEvents.NodeRoutesApplied, Level = LogLevel.Information, Message = "{Routes} Service routes on node {Node} match the LB pods there")]
-        public static partial void Applied(ILogger logger, int routes, string node);
+        [LoggerMessage(EventId = LogEvents.NodeRoutesApplied, Level = LogLevel.Information, Message = "{Routes} Service routes on node {Node} match the LB pods there, through {Kind}")]
+        public static partial void Applied(ILogger logger, int routes, string node, string kind);
 
         [LoggerMessage(EventId = LogEvents.NodeRouteFailed, Level = LogLevel.Error, Message = "Node route not set; retrying with backoff: {Failure}")]
         public static partial void RouteFailed(ILogger logger, string failure);

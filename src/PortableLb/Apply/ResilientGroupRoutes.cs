@@ -1,0 +1,178 @@
+using System.Globalization;
+using System.Net;
+using PortableLb.Common;
+using PortableLb.Model;
+
+namespace PortableLb.Apply;
+
+/// <summary>
+/// The node's routes through resilient nexthop groups (Linux 5.13): each destination's route names one group of the
+/// LB pods' nexthop objects, and a change of the pods replaces the group's members, never the route. The kernel then
+/// moves only hash buckets that carried no packet for <see cref="IdleSeconds"/> to a joining pod, so a connection in
+/// flight stays on the LB pod that holds its IPVS state; after <see cref="UnbalancedSeconds"/> out of balance it
+/// moves the rest. A pod that leaves takes its buckets with it at once (its connections could not survive anyway).
+/// </summary>
+internal sealed class ResilientGroupRoutes(IpCommand ip) : INodeRouteWriter
+{
+    /// <summary>Enough buckets that 2–8 LB pods on a node get near-equal shares.</summary>
+    public const int Buckets = 128;
+
+    /// <summary>Longer than a new connection's handshake and first request, so those never move mid-flight.</summary>
+    public const int IdleSeconds = 5;
+
+    /// <summary>A busy node reaches balance after this long even if no bucket ever goes idle.</summary>
+    public const int UnbalancedSeconds = 60;
+
+    // Our ids start here ("201", our route protocol, in the top bits), well above what zebra or others allocate from 1.
+    private const uint FirstId = 201u << 20;
+
+    private readonly Dictionary<IPAddress, uint> _gateways = [];
+    private readonly Dictionary<IPNetwork, (uint Id, ValueList<uint> Members)> _groups = [];
+    private readonly HashSet<IPNetwork> _routed = [];
+    private readonly HashSet<uint> _stray = [];
+    private readonly HashSet<uint> _taken = [];
+
+    public string Kind => "resilient nexthop groups";
+
+    /// <summary>Whether this node's `ip` and kernel know nexthop objects at all (the kernel version says the rest).</summary>
+    public static async Task<bool> SupportedAsync(IpCommand ip, CancellationToken cancellationToken) =>
+        (await ip.RunAsync(["-j", "nexthop", "show"], cancellationToken).ConfigureAwait(false)).ExitCode == 0;
+
+    public async Task<Dictionary<IPNetwork, ValueList<IPAddress>>> AdoptAsync(List<string> failures, CancellationToken cancellationToken)
+    {
+        _gateways.Clear();
+        _groups.Clear();
+        _routed.Clear();
+        _stray.Clear();
+        _taken.Clear();
+        var ourGroups = new HashSet<uint>();
+        using (var nexthops = await ip.JsonAsync(["nexthop", "show"], failures, cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var nexthop in nexthops is null ? [] : nexthops.RootElement.EnumerateArray().ToList())
+            {
+                var id = nexthop.GetProperty("id").GetUInt32();
+                _taken.Add(id);
+                if (!nexthop.TryGetProperty("protocol", out var protocol) || protocol.GetString() != IpCommand.Protocol) continue;
+                if (nexthop.TryGetProperty("group", out _)) ourGroups.Add(id);
+                else if (nexthop.TryGetProperty("gateway", out var gateway) && IPAddress.TryParse(gateway.GetString(), out var address) && _gateways.TryAdd(address, id)) continue;
+                else _stray.Add(id);
+            }
+        }
+        var adopted = new Dictionary<IPNetwork, ValueList<IPAddress>>();
+        foreach (var (destination, nexthopId) in await MultipathRoutes.OurRoutesAsync(ip, failures, cancellationToken).ConfigureAwait(false))
+        {
+            adopted[destination] = ValueList<IPAddress>.Empty;
+            if (nexthopId is { } group && ourGroups.Remove(group))
+            {
+                _groups[destination] = (group, ValueList<uint>.Empty);
+                _routed.Add(destination);
+            }
+        }
+        _stray.UnionWith(ourGroups); // groups no route of ours uses
+        return adopted;
+    }
+
+    public async Task<bool> SetAsync(NodeRoute route, List<string> failures, CancellationToken cancellationToken)
+    {
+        var members = new List<uint>();
+        foreach (var address in route.Via)
+        {
+            if (await GatewayAsync(address, failures, cancellationToken).ConfigureAwait(false) is not { } id) return false;
+            members.Add(id);
+        }
+        var group = _groups.TryGetValue(route.Destination, out var known) ? known.Id : Allocate();
+        // Replacing the members of a resilient group keeps the buckets of the members that stay.
+        if (!await ip.MustAsync(["nexthop", "replace", "id", Text(group), "group", string.Join('/', members.Select(Text)),
+                "type", "resilient", "buckets", Text(Buckets), "idle_timer", Text(IdleSeconds), "unbalanced_timer", Text(UnbalancedSeconds),
+                "proto", IpCommand.Protocol], failures, cancellationToken).ConfigureAwait(false))
+        {
+            return false;
+        }
+        _groups[route.Destination] = (group, members.ToValueList());
+        if (_routed.Contains(route.Destination)) return true;
+        // The first time only: from now on the route stays as it is and only its group changes.
+        if (!await ip.MustAsync([IpCommand.Family(route.Destination.BaseAddress), "route", "replace", route.Destination.ToString(), "table", "main",
+                "proto", IpCommand.Protocol, "nhid", Text(group)], failures, cancellationToken).ConfigureAwait(false))
+        {
+            return false;
+        }
+        _routed.Add(route.Destination);
+        return true;
+    }
+
+    public async Task<bool> RemoveAsync(IPNetwork destination, List<string> failures, CancellationToken cancellationToken)
+    {
+        if (!await ip.MustAsync([IpCommand.Family(destination.BaseAddress), "route", "del", destination.ToString(), "table", "main", "proto", IpCommand.Protocol],
+                failures, cancellationToken).ConfigureAwait(false))
+        {
+            return false;
+        }
+        _routed.Remove(destination);
+        if (_groups.Remove(destination, out var group)) _stray.Add(group.Id);
+        return true;
+    }
+
+    public async Task CollectGarbageAsync(List<string> failures, CancellationToken cancellationToken)
+    {
+        var used = _groups.Values.SelectMany(g => g.Members).ToHashSet();
+        // Adopted groups' members are unknown until their first SetAsync: keep every gateway while any is unknown.
+        var membersKnown = _groups.Values.All(g => g.Members.Count > 0);
+        foreach (var (address, id) in _gateways.Where(g => membersKnown && !used.Contains(g.Value)).ToList())
+        {
+            if (await DeleteAsync(id, failures, cancellationToken).ConfigureAwait(false)) _gateways.Remove(address);
+        }
+        foreach (var id in _stray.ToList())
+        {
+            if (await DeleteAsync(id, failures, cancellationToken).ConfigureAwait(false)) _stray.Remove(id);
+        }
+    }
+
+    /// <summary>The nexthop object for an LB pod's address, created on the device the node reaches it through.</summary>
+    private async Task<uint?> GatewayAsync(IPAddress address, List<string> failures, CancellationToken cancellationToken)
+    {
+        if (_gateways.TryGetValue(address, out var known)) return known;
+        string? device;
+        using (var route = await ip.JsonAsync([IpCommand.Family(address), "route", "get", address.ToString()], failures, cancellationToken).ConfigureAwait(false))
+        {
+            if (route is null) return null;
+            device = route.RootElement.EnumerateArray().Select(r => r.TryGetProperty("dev", out var dev) ? dev.GetString() : null).FirstOrDefault();
+        }
+        if (device is null)
+        {
+            failures.Add($"no device reaches LB pod {address}");
+            return null;
+        }
+        var id = Allocate();
+        if (!await ip.MustAsync(["nexthop", "replace", "id", Text(id), "via", address.ToString(), "dev", device, "proto", IpCommand.Protocol], failures, cancellationToken).ConfigureAwait(false))
+        {
+            _taken.Remove(id);
+            return null;
+        }
+        _gateways[address] = id;
+        return id;
+    }
+
+    private async Task<bool> DeleteAsync(uint id, List<string> failures, CancellationToken cancellationToken)
+    {
+        var result = await ip.RunAsync(["nexthop", "del", "id", Text(id)], cancellationToken).ConfigureAwait(false);
+        // Gone already counts: the kernel drops a device's nexthops with the device (a deleted pod's veth).
+        if (result.ExitCode != 0 && !result.StandardError.Contains("No such", StringComparison.OrdinalIgnoreCase))
+        {
+            failures.Add($"ip nexthop del id {id}: {result.StandardError.Trim()}");
+            return false;
+        }
+        _taken.Remove(id);
+        return true;
+    }
+
+    private uint Allocate()
+    {
+        var id = FirstId;
+        while (!_taken.Add(id)) id++;
+        return id;
+    }
+
+    private static string Text(uint value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private static string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
+}

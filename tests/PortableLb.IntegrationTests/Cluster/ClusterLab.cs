@@ -435,6 +435,15 @@ public sealed class ClusterLab : IAsyncDisposable
     public async Task<RollingRestartReport> RollingRestartAsync(string suffix)
     {
         await MustAsync($"clients_start client {Vip} /tmp/roll 1800 0.1 10 1");
+        // The routes the flows take, sampled every 0.1 s: the report keeps each change, to line up with the breaks.
+        await MustAsync($$"""
+            rm -f /tmp/trace /tmp/trace.stop
+            ( for _ in $(seq 6000); do
+                [ -e /tmp/trace.stop ] && break
+                for ns in router node1 node2; do echo "$(now_ms) $ns $(ip -n $ns route show {{Vip}} | tr -s '\n\t ' ' ')"; done
+                sleep 0.1
+              done ) >/tmp/trace 2>&1 &
+            """);
         var steps = new List<string>();
         var deletions = new List<string>();
         // Each step with the VM's clock (ms since boot), the clock the clients stamp their requests with.
@@ -462,6 +471,9 @@ public sealed class ClusterLab : IAsyncDisposable
         var report = await MustAsync("""
             sleep 3
             clients_stop /tmp/roll
+            touch /tmp/trace.stop; sleep 0.3
+            awk '{ key = $2; line = $0; sub(/^[0-9]+ [a-z0-9]+ /, "", line); if (last[key] != line) { print "route " $1 " " key ": " line; last[key] = line } }' /tmp/trace
+            echo "node-routes: $(podman logs node-routes-node1-node-routes 2>&1 | grep -o 'through [a-z ]*' | tail -n 1)"
             echo "requests $(grep -c '^new ' /tmp/roll)"
             echo "failed $(awk '$1 == "new" && $3 != 200' /tmp/roll | wc -l)"
             awk '$1 == "new" && $3 != 200 { print "failed-request sent at", $2, "after", $4, "ms:", $5 }' /tmp/roll

@@ -12,10 +12,10 @@ internal sealed class MultipathRoutes(IpCommand ip) : INodeRouteWriter
 {
     public string Kind => "multipath routes";
 
-    public async Task<Dictionary<IPNetwork, ValueList<IPAddress>>> AdoptAsync(List<string> failures, CancellationToken cancellationToken)
+    public async Task<Dictionary<IPNetwork, NodeRoute?>> AdoptAsync(List<string> failures, CancellationToken cancellationToken)
     {
-        var adopted = new Dictionary<IPNetwork, ValueList<IPAddress>>();
-        foreach (var network in await OurRoutesAsync(ip, failures, cancellationToken).ConfigureAwait(false)) adopted[network.Destination] = ValueList<IPAddress>.Empty;
+        var adopted = new Dictionary<IPNetwork, NodeRoute?>();
+        foreach (var network in await OurRoutesAsync(ip, failures, cancellationToken).ConfigureAwait(false)) adopted[network.Destination] = null;
         return adopted;
     }
 

@@ -21,8 +21,8 @@ public sealed class NodeRouteTable(IProcessRunner runner, bool? resilientGroups 
 {
     private INodeRouteWriter? _writer;
 
-    // Destination → next hops as installed; adopted routes start with none known, so they are set again.
-    private Dictionary<IPNetwork, ValueList<IPAddress>>? _installed;
+    // Destination → the route as installed; adopted routes start with none known, so they are set again.
+    private Dictionary<IPNetwork, NodeRoute?>? _installed;
 
     /// <summary>Which kind of route the table keeps, once the first apply has chosen: "resilient nexthop groups" or "multipath routes".</summary>
     public string? Kind => _writer?.Kind;
@@ -40,8 +40,8 @@ public sealed class NodeRouteTable(IProcessRunner runner, bool? resilientGroups 
         _installed ??= await _writer.AdoptAsync(failures, cancellationToken).ConfigureAwait(false);
         foreach (var route in wanted)
         {
-            if (_installed.TryGetValue(route.Destination, out var via) && via.Equals(route.Via)) continue;
-            if (await _writer.SetAsync(route, failures, cancellationToken).ConfigureAwait(false)) _installed[route.Destination] = route.Via;
+            if (_installed.TryGetValue(route.Destination, out var installed) && route.Equals(installed)) continue;
+            if (await _writer.SetAsync(route, failures, cancellationToken).ConfigureAwait(false)) _installed[route.Destination] = route;
         }
         var keep = wanted.Select(r => r.Destination).ToHashSet();
         foreach (var destination in _installed.Keys.Where(d => !keep.Contains(d)).ToList())
@@ -62,7 +62,7 @@ internal interface INodeRouteWriter
     string Kind { get; }
 
     /// <summary>Our routes as an earlier run left them: each destination, with its next hops unknown.</summary>
-    Task<Dictionary<IPNetwork, ValueList<IPAddress>>> AdoptAsync(List<string> failures, CancellationToken cancellationToken);
+    Task<Dictionary<IPNetwork, NodeRoute?>> AdoptAsync(List<string> failures, CancellationToken cancellationToken);
 
     Task<bool> SetAsync(NodeRoute route, List<string> failures, CancellationToken cancellationToken);
 

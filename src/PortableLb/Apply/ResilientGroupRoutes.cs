@@ -10,7 +10,8 @@ namespace PortableLb.Apply;
 /// LB pods' nexthop objects, and a change of the pods replaces the group's members, never the route. The kernel then
 /// moves only hash buckets that carried no packet for <see cref="IdleSeconds"/> to a joining pod, so a connection in
 /// flight stays on the LB pod that holds its IPVS state; after <see cref="UnbalancedSeconds"/> out of balance it
-/// moves the rest. A pod that leaves takes its buckets with it at once (its connections could not survive anyway).
+/// moves the rest. A draining pod (<see cref="NodeRoute.Draining"/>) gets the least weight, so its idle buckets move
+/// to the others and the busy ones stay until idle; a pod that leaves takes its remaining buckets with it at once.
 /// </summary>
 internal sealed class ResilientGroupRoutes(IpCommand ip) : INodeRouteWriter
 {
@@ -22,6 +23,9 @@ internal sealed class ResilientGroupRoutes(IpCommand ip) : INodeRouteWriter
 
     /// <summary>A busy node reaches balance after this long even if no bucket ever goes idle.</summary>
     public const int UnbalancedSeconds = 60;
+
+    /// <summary>A serving pod's weight against a draining pod's 1: the draining pod's fair share is at most one bucket.</summary>
+    public const int ServingWeight = 100;
 
     // Our ids start here ("201", our route protocol, in the top bits), well above what zebra or others allocate from 1.
     private const uint FirstId = 201u << 20;
@@ -38,7 +42,7 @@ internal sealed class ResilientGroupRoutes(IpCommand ip) : INodeRouteWriter
     public static async Task<bool> SupportedAsync(IpCommand ip, CancellationToken cancellationToken) =>
         (await ip.RunAsync(["-j", "nexthop", "show"], cancellationToken).ConfigureAwait(false)).ExitCode == 0;
 
-    public async Task<Dictionary<IPNetwork, ValueList<IPAddress>>> AdoptAsync(List<string> failures, CancellationToken cancellationToken)
+    public async Task<Dictionary<IPNetwork, NodeRoute?>> AdoptAsync(List<string> failures, CancellationToken cancellationToken)
     {
         _gateways.Clear();
         _groups.Clear();
@@ -58,10 +62,10 @@ internal sealed class ResilientGroupRoutes(IpCommand ip) : INodeRouteWriter
                 else _stray.Add(id);
             }
         }
-        var adopted = new Dictionary<IPNetwork, ValueList<IPAddress>>();
+        var adopted = new Dictionary<IPNetwork, NodeRoute?>();
         foreach (var (destination, nexthopId) in await MultipathRoutes.OurRoutesAsync(ip, failures, cancellationToken).ConfigureAwait(false))
         {
-            adopted[destination] = ValueList<IPAddress>.Empty;
+            adopted[destination] = null;
             if (nexthopId is { } group && ourGroups.Remove(group))
             {
                 _groups[destination] = (group, ValueList<uint>.Empty);
@@ -74,21 +78,21 @@ internal sealed class ResilientGroupRoutes(IpCommand ip) : INodeRouteWriter
 
     public async Task<bool> SetAsync(NodeRoute route, List<string> failures, CancellationToken cancellationToken)
     {
-        var members = new List<uint>();
-        foreach (var address in route.Via)
+        var members = new List<(uint Id, int Weight)>();
+        foreach (var (address, weight) in route.Via.Select(a => (a, ServingWeight)).Concat(route.Draining.Select(a => (a, 1))))
         {
             if (await GatewayAsync(address, failures, cancellationToken).ConfigureAwait(false) is not { } id) return false;
-            members.Add(id);
+            members.Add((id, weight));
         }
         var group = _groups.TryGetValue(route.Destination, out var known) ? known.Id : Allocate();
         // Replacing the members of a resilient group keeps the buckets of the members that stay.
-        if (!await ip.MustAsync(["nexthop", "replace", "id", Text(group), "group", string.Join('/', members.Select(Text)),
+        if (!await ip.MustAsync(["nexthop", "replace", "id", Text(group), "group", string.Join('/', members.Select(m => $"{Text(m.Id)},{Text(m.Weight)}")),
                 "type", "resilient", "buckets", Text(Buckets), "idle_timer", Text(IdleSeconds), "unbalanced_timer", Text(UnbalancedSeconds),
                 "proto", IpCommand.Protocol], failures, cancellationToken).ConfigureAwait(false))
         {
             return false;
         }
-        _groups[route.Destination] = (group, members.ToValueList());
+        _groups[route.Destination] = (group, members.Select(m => m.Id).ToValueList());
         if (_routed.Contains(route.Destination)) return true;
         // The first time only: from now on the route stays as it is and only its group changes.
         if (!await ip.MustAsync([IpCommand.Family(route.Destination.BaseAddress), "route", "replace", route.Destination.ToString(), "table", "main",

@@ -7,7 +7,14 @@ using PortableLb.Tuning;
 namespace PortableLb.Model;
 
 /// <summary>A route on a node: a served address (or prefix) through the ready LB pods on that node, ECMP across them.</summary>
-public sealed record NodeRoute(IPNetwork Destination, ValueList<IPAddress> Via);
+public sealed record NodeRoute(IPNetwork Destination, ValueList<IPAddress> Via)
+{
+    /// <summary>
+    /// Terminating LB pods that keep only the flows they carry for a few more seconds (the least weight a route can
+    /// give), so that a connection in flight is not moved to a pod without its IPVS state.
+    /// </summary>
+    public ValueList<IPAddress> Draining { get; init; } = ValueList<IPAddress>.Empty;
+}
 
 /// <summary>
 /// The pure half of `node-routes`: which Service addresses a node must hand to which of its LB pods. The router
@@ -19,17 +26,21 @@ public sealed record NodeRoute(IPNetwork Destination, ValueList<IPAddress> Via);
 /// of its withdrawal), then a pod that is not ready. A pod the kubelet calls unready has withdrawn or will announce
 /// again before the kubelet notices; meanwhile the routers still send the node its traffic, and handing that to the
 /// pod can succeed where looping it back to the router cannot. Siblings that are ready always win, so a rolling
-/// update's new pod takes new flows at once.
+/// update's new pod takes new flows at once; a terminating pod the caller names as draining stays beside them as a
+/// draining next hop (<see cref="NodeRoute.Draining"/>) until the caller stops naming it.
 /// </summary>
 public static class NodeRoutePlanner
 {
+    /// <summary>The node's routes; <paramref name="draining"/> names the terminating LB pods ("namespace/name") whose flows are still draining.</summary>
     public static (IReadOnlyList<NodeRoute> Routes, IReadOnlyList<ObjectError> Errors) Plan(
-        ClusterSnapshot snapshot, string nodeName, NodeAddresses node, IReadOnlyCollection<ServiceName>? only = null)
+        ClusterSnapshot snapshot, string nodeName, NodeAddresses node, IReadOnlyCollection<ServiceName>? only = null, IReadOnlySet<string>? draining = null)
     {
         var errors = new List<ObjectError>();
         var lbPods = snapshot.Pods
             .Where(p => p.Spec?.NodeName == nodeName && p.Metadata?.Labels?.GetValueOrDefault(KubernetesSource.LbPodLabelKey) == KubernetesSource.LbPodLabelValue)
-            .SelectMany(p => p.Addresses.Select(a => IpText.TryParseAddress(a, out var address) ? (Address: address, Rank: Rank(p)) : default))
+            .SelectMany(p => p.Addresses.Select(a => IpText.TryParseAddress(a, out var address)
+                ? (Address: address, Rank: Rank(p), Draining: p.IsReady && p.IsTerminating && draining?.Contains(PodKey(p)) == true)
+                : default))
             .Where(p => p.Address is not null)
             .DistinctBy(p => p.Address)
             .ToList();
@@ -53,10 +64,14 @@ public static class NodeRoutePlanner
             var family = lbPods.Where(p => p.Address!.AddressFamily == destination.BaseAddress.AddressFamily).ToList();
             var best = family.Count > 0 ? family.Min(p => p.Rank) : 0;
             var via = family.Where(p => p.Rank == best).Select(p => p.Address!).Order(AddressComparer.Instance).ToValueList();
-            if (via.Count > 0) routes.Add(new NodeRoute(destination, via));
+            var drained = best == 0 ? family.Where(p => p.Draining).Select(p => p.Address!).Order(AddressComparer.Instance).ToValueList() : ValueList<IPAddress>.Empty;
+            if (via.Count > 0) routes.Add(new NodeRoute(destination, via) { Draining = drained });
         }
         return (routes, errors);
     }
+
+    /// <summary>How <paramref name="pod"/> is named in the draining set: "namespace/name".</summary>
+    public static string PodKey(PortableLb.Kubernetes.Models.Pod pod) => $"{pod.Metadata?.Namespace}/{pod.Metadata?.Name}";
 
     /// <summary>0: ready and staying; 1: ready but terminating; 2: not ready.</summary>
     private static int Rank(PortableLb.Kubernetes.Models.Pod pod) => !pod.IsReady ? 2 : pod.IsTerminating ? 1 : 0;

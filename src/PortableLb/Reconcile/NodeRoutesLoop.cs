@@ -18,7 +18,8 @@ public sealed class NodeRoutesStatus
 /// <summary>
 /// `node-routes` as a hosted service: level-based like the controller's loop. Every change of the Services or of
 /// this node's LB pods (and a resync every 30 s, for routes removed behind its back) leads to one pass from a whole
-/// snapshot: plan, then make the node's table match; failures are retried with backoff.
+/// snapshot: plan, then make the node's table match; failures are retried with backoff. A terminating LB pod drains
+/// for <see cref="DrainTime"/> from when this loop first saw it terminating, and one more pass runs when that ends.
 /// </summary>
 public sealed partial class NodeRoutesLoop(
     IClusterSource source, NodeRouteTable table, string nodeName, NodeAddresses node, IReadOnlyCollection<ServiceName>? only,
@@ -26,6 +27,16 @@ public sealed partial class NodeRoutesLoop(
 {
     private static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(30);
     private static readonly TimeSpan Resync = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Long enough for every bucket that only new connections use to go idle and move (see
+    /// <see cref="ResilientGroupRoutes"/>), short enough to end well inside the pod's withdrawal (preStop 1 s, the
+    /// withdrawal, 5 s of serving after it).
+    /// </summary>
+    public static readonly TimeSpan DrainTime = TimeSpan.FromSeconds(ResilientGroupRoutes.IdleSeconds + 1);
+
+    // Terminating LB pods on this node ("namespace/name") and when this loop first saw them terminating.
+    private readonly Dictionary<string, DateTimeOffset> _terminatingSince = [];
     private readonly OncePerChange _errors = new();
     private IReadOnlyList<NodeRoute> _last = [];
 
@@ -38,7 +49,9 @@ public sealed partial class NodeRoutesLoop(
         while (!stoppingToken.IsCancellationRequested)
         {
             source.Changes.Reset();
-            var (routes, errors) = NodeRoutePlanner.Plan(source.Snapshot(), nodeName, node, only);
+            var snapshot = source.Snapshot();
+            var (draining, drainEnds) = Draining(snapshot);
+            var (routes, errors) = NodeRoutePlanner.Plan(snapshot, nodeName, node, only, draining);
             foreach (var error in _errors.New(errors.Select(e => e.ToString()))) Log.AddressRejected(logger, error);
             var failures = await table.ApplyAsync(routes, stoppingToken).ConfigureAwait(false);
             (status.Routes, status.LastPass, status.Failures) = (routes.Count, time.GetUtcNow(), failures);
@@ -51,6 +64,7 @@ public sealed partial class NodeRoutesLoop(
             }
 
             var wait = failures.Count > 0 ? retry.Next() : Resync;
+            if (drainEnds is { } end && end - time.GetUtcNow() is var untilEnd && untilEnd < wait) wait = untilEnd > TimeSpan.Zero ? untilEnd : TimeSpan.Zero;
             try
             {
                 using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
@@ -64,6 +78,17 @@ public sealed partial class NodeRoutesLoop(
                 return;
             }
         }
+    }
+
+    /// <summary>The LB pods on this node still draining, and when the first of them stops.</summary>
+    private (IReadOnlySet<string> Draining, DateTimeOffset? Ends) Draining(ClusterSnapshot snapshot)
+    {
+        var now = time.GetUtcNow();
+        var terminating = snapshot.Pods.Where(p => p.Spec?.NodeName == nodeName && p.IsTerminating).Select(NodeRoutePlanner.PodKey).ToHashSet();
+        foreach (var gone in _terminatingSince.Keys.Where(k => !terminating.Contains(k)).ToList()) _terminatingSince.Remove(gone);
+        foreach (var pod in terminating) _terminatingSince.TryAdd(pod, now);
+        var draining = _terminatingSince.Where(p => now - p.Value < DrainTime).ToList();
+        return (draining.Select(p => p.Key).ToHashSet(), draining.Count > 0 ? draining.Min(p => p.Value) + DrainTime : null);
     }
 
     private static partial class Log

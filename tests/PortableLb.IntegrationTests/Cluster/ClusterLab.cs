@@ -258,8 +258,8 @@ public sealed class ClusterLab : IAsyncDisposable
     /// Deletes an LB pod as the API server and its kubelet do: the Pod object gets its deletionTimestamp at once; the
     /// kubelet runs the termination (preStop, SIGTERM, the rest of the grace) while still probing readiness; once the
     /// containers have exited the Pod object goes, and the CNI plugin removes the pod's network. Returns what the
-    /// termination looked like: "next hop gone: MS" (from the node's route), "withdrawn: MS" (the pod's exabgp.conf
-    /// without the VIP), both counted from the deletion,
+    /// termination looked like, each counted from the deletion: "draining: MS" (its next hop at the least weight in the
+    /// node's route), "next hop gone: MS", "withdrawn: MS" (the pod's exabgp.conf without the VIP); then
     /// "keepalived then: serving|gone", "stopped: MS", and each container's final state and exit code.
     /// </summary>
     public async Task<string> DeleteLbPodAsync(LbPod pod)
@@ -274,12 +274,24 @@ public sealed class ClusterLab : IAsyncDisposable
             withdrawn() { ! grep -q 'route {{Vip}}/32 ' {{Volume(pod)}}/exabgp.conf; }
             keepalived_runs() { for p in $(ip netns pids {{pod.Name}}); do [ "$(cat /proc/$p/comm 2>/dev/null)" = keepalived ] && return 0; done; return 1; }
             next_hop_gone() { ! ip -n {{pod.Node.Name}} route show {{Vip}} | grep -q 'via {{pod.Ip}} '; }
+            draining() { ip -n {{pod.Node.Name}} route show {{Vip}} | grep -q 'via {{pod.Ip}} dev [a-z0-9]* weight 1 '; }
             start="$(now_ms)"
             echo "deleted at: $start"
             ( {{PodmanPod.Delete(LbSpec, pod.Placement)}} ) >/tmp/stop-{{pod.Name}}.log 2>&1 &
             stopper=$!
-            echo "next hop gone: $(wait_ms 30 next_hop_gone || true)"
-            echo "withdrawn: $(wait_ms 30 withdrawn)"
+            # All three watched at once (each at most once a round), for up to about a minute.
+            drain=""; gone=""; withdrew=""
+            for _ in $(seq 600); do
+              t=$(( $(now_ms) - start ))
+              [ -z "$drain" ] && draining && drain=$t
+              [ -z "$gone" ] && next_hop_gone && gone=$t
+              [ -z "$withdrew" ] && withdrawn && withdrew=$t
+              [ -n "$gone" ] && [ -n "$withdrew" ] && break
+              sleep 0.05
+            done
+            echo "draining: ${drain:-never}"
+            echo "next hop gone: ${gone:-timeout}"
+            echo "withdrawn: ${withdrew:-timeout}"
             echo "keepalived then: $(keepalived_runs && echo serving || echo gone)"
             wait "$stopper"
             echo "stopped: $(( $(now_ms) - start ))"
@@ -459,8 +471,9 @@ public sealed class ClusterLab : IAsyncDisposable
             await Step($"{old.Node.Name} sends to {old.Name} and {surge.Name}");
 
             clock.Restart();
-            // The old one goes through its graceful sequence; its next hop leaves the node's route as soon as it is
-            // deleted (timed inside the deletion: the VM runs one command at a time).
+            // The old one goes through its graceful sequence; its next hop drains (the least weight) as soon as it is
+            // deleted and leaves the node's route a few seconds later, while it still serves (timed inside the
+            // deletion: the VM runs one command at a time).
             deletions.Add(await DeleteLbPodAsync(old));
             await Step($"{old.Name} deleted after {clock.Elapsed.TotalSeconds:0.0} s");
             await NodeSendsAsync(old.Node, [surge.Ip], TimeSpan.FromMinutes(1));

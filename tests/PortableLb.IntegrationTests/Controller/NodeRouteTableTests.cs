@@ -148,6 +148,43 @@ public sealed class NodeRouteTableTests
         }
     }
 
+    [Test]
+    public async Task A_draining_LB_pod_keeps_its_busy_buckets_and_gives_up_the_idle_ones()
+    {
+        var table = new NodeRouteTable(new InNamespace(_ns), resilientGroups: true);
+        Assert.That(await table.ApplyAsync([Route(PodA, PodB)], CancellationToken.None), Is.Empty);
+        var group = (await OurRoute()).Group;
+        var nexthopA = (await Nexthops()).Single(n => n.TryGetProperty("gateway", out var g) && g.GetString() == "10.244.1.5").GetProperty("id").GetUInt32();
+        await Task.Delay(TimeSpan.FromSeconds(ResilientGroupRoutes.IdleSeconds + 1));
+        const string Sender = "import socket, sys, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor _ in range(100):\n    try: s.sendto(b'x', (sys.argv[1], 9))\n    except OSError: pass\n    time.sleep(0.2)\n";
+        using var flow = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", _ns, "python3", "-c", Sender, Vip.BaseAddress.ToString()]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            var busyOnA = (await Buckets(group)).Where(b => b.IdleSeconds < 1 && b.Nexthop == nexthopA).Select(b => b.Index).ToHashSet();
+
+            // Pod A drains: the least weight beside B's.
+            Assert.That(await table.ApplyAsync([Route(PodB) with { Draining = new[] { PodA }.ToValueList() }], CancellationToken.None), Is.Empty);
+            var group2 = JsonDocument.Parse(await Ip("-j", "nexthop", "show", "id", group.ToString(System.Globalization.CultureInfo.InvariantCulture))).RootElement.EnumerateArray().Single();
+            // ip leaves out a weight of 1, the least there is.
+            int Weight(JsonElement member) => member.TryGetProperty("weight", out var w) ? w.GetInt32() : 1;
+            var members = group2.GetProperty("group").EnumerateArray().ToList();
+            Assert.That(Weight(members.Single(m => m.GetProperty("id").GetUInt32() == nexthopA)), Is.EqualTo(1));
+            Assert.That(Weight(members.Single(m => m.GetProperty("id").GetUInt32() != nexthopA)), Is.EqualTo(ResilientGroupRoutes.ServingWeight));
+            var onA = (await Buckets(group)).Where(b => b.Nexthop == nexthopA).Select(b => b.Index).ToHashSet();
+            Assert.That(onA, Is.SupersetOf(busyOnA), "A keeps the buckets carrying traffic");
+            Assert.That(onA, Has.Count.LessThanOrEqualTo(busyOnA.Count + 1), "and gives up the idle ones (its fair share is one bucket)");
+
+            // The drain over: A leaves, and its buckets with it.
+            Assert.That(await table.ApplyAsync([Route(PodB)], CancellationToken.None), Is.Empty);
+            Assert.That((await Buckets(group)).Select(b => b.Nexthop).Distinct().Count(), Is.EqualTo(1));
+        }
+        finally
+        {
+            if (!flow.HasExited) flow.Kill();
+        }
+    }
+
     private async Task<List<(int Index, double IdleSeconds, uint Nexthop)>> Buckets(uint group) =>
         [.. JsonDocument.Parse(await Ip("-j", "nexthop", "bucket", "show", "id", group.ToString(System.Globalization.CultureInfo.InvariantCulture))).RootElement.EnumerateArray()
             .Select(b => b.GetProperty("bucket"))

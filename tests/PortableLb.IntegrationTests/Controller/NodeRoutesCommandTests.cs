@@ -20,9 +20,9 @@ public sealed class NodeRoutesCommandTests
         return result.StandardOutput;
     }
 
-    private static string Pod(string name, string ip, bool ready) =>
+    private static string Pod(string name, string ip, bool ready, bool terminating = false) =>
         "apiVersion: v1\nkind: Pod\n"
-        + $"metadata: {{name: {name}, namespace: default, labels: {{app.kubernetes.io/name: portable-lb}}}}\n"
+        + $"metadata: {{name: {name}, namespace: default, labels: {{app.kubernetes.io/name: portable-lb}}{(terminating ? ", deletionTimestamp: \"2026-12-01T07:00:30Z\", deletionGracePeriodSeconds: 30" : "")}}}\n"
         + $"spec: {{nodeName: node-1}}\nstatus: {{podIP: {ip}, conditions: [{{type: Ready, status: \"{(ready ? "True" : "False")}\"}}]}}\n---\n";
 
     private const string Web = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\n"
@@ -87,6 +87,15 @@ public sealed class NodeRoutesCommandTests
             Assert.That(routes, Does.StartWith("198.51.100.10 ").And.Contain("nexthop via 10.244.1.5 dev cni0").And.Not.Contain("10.244.1.7"));
             Assert.That(routes, Does.Not.Contain("198.51.100.99"), "the earlier run's route is removed");
             Assert.That(await Ip("-n", _ns, "route", "show", "198.51.100.77"), Does.Contain("proto static"), "a route that is not ours stays");
+
+            // lb-a is deleted (a rolling update): it drains beside lb-b with the least weight, then leaves.
+            await File.WriteAllTextAsync(Path.Combine(objects, "pods.yaml"), Pod("lb-a", "10.244.1.5", true, terminating: true) + Pod("lb-b", "10.244.1.6", true));
+            var clock = Stopwatch.StartNew();
+            await Eventually.True(async () => (await OurRoutes()).Contains("nexthop via 10.244.1.5 dev cni0 weight 1 ", StringComparison.Ordinal), "lb-a draining", Log);
+            await Eventually.True(async () => !(await OurRoutes()).Contains("10.244.1.5", StringComparison.Ordinal), "lb-a's drain to end", Log);
+            Assert.That(clock.Elapsed, Is.GreaterThan(TimeSpan.FromSeconds(5)), "it drained for its drain time");
+            await File.WriteAllTextAsync(Path.Combine(objects, "pods.yaml"), Pod("lb-a", "10.244.1.5", true) + Pod("lb-b", "10.244.1.6", true));
+            await Eventually.True(async () => (await OurRoutes()).Contains("10.244.1.5", StringComparison.Ordinal), "lb-a back", Log);
 
             // lb-b stops being ready: its next hop goes.
             await File.WriteAllTextAsync(Path.Combine(objects, "pods.yaml"), Pod("lb-a", "10.244.1.5", true) + Pod("lb-b", "10.244.1.6", false));

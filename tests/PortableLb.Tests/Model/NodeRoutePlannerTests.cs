@@ -16,11 +16,11 @@ public sealed class NodeRoutePlannerTests
             + $"status: {{podIP: {ip}, podIPs: {ips}, conditions: [{{type: Ready, status: \"{(ready ? "True" : "False")}\"}}]}}\n---\n";
     }
 
-    private static IReadOnlyList<NodeRoute> Plan(string yaml, string node = "node-1") =>
-        NodeRoutePlanner.Plan(FromYaml(yaml), node, new NodeAddresses(IPAddress.Parse("192.0.2.1"), null, null, null)).Routes;
+    private static IReadOnlyList<NodeRoute> Plan(string yaml, string node = "node-1", params string[] draining) =>
+        NodeRoutePlanner.Plan(FromYaml(yaml), node, new NodeAddresses(IPAddress.Parse("192.0.2.1"), null, null, null), draining: draining.ToHashSet()).Routes;
 
     private static string[] Show(IReadOnlyList<NodeRoute> routes) =>
-        routes.Select(r => $"{r.Destination} via {string.Join(",", r.Via)}").ToArray();
+        routes.Select(r => $"{r.Destination} via {string.Join(",", r.Via)}" + (r.Draining.Count > 0 ? $" draining {string.Join(",", r.Draining)}" : "")).ToArray();
 
     [Test]
     public void Every_served_address_goes_to_the_ready_LB_pods_on_this_node_only()
@@ -57,6 +57,21 @@ public sealed class NodeRoutePlannerTests
         // A ready pod, even a terminating one, goes before one that is not ready.
         Assert.That(Show(Plan(web + Pod("lb-old", "node-1", "10.244.1.5", terminating: true) + Pod("lb-broken", "node-1", "10.244.1.7", ready: false))),
             Is.EqualTo(new[] { "198.51.100.10/32 via 10.244.1.5" }));
+    }
+
+    [Test]
+    public void A_terminating_LB_pod_that_is_draining_stays_beside_its_ready_sibling_as_a_draining_next_hop()
+    {
+        var web = Service("web", address: "198.51.100.10");
+        var rolling = web + Pod("lb-old", "node-1", "10.244.1.5", terminating: true) + Pod("lb-new", "node-1", "10.244.1.6");
+        Assert.That(Show(Plan(rolling, "node-1", "default/lb-old")), Is.EqualTo(new[] { "198.51.100.10/32 via 10.244.1.6 draining 10.244.1.5" }));
+        // Its drain over (the caller no longer names it): it goes.
+        Assert.That(Show(Plan(rolling, "node-1")), Is.EqualTo(new[] { "198.51.100.10/32 via 10.244.1.6" }));
+        // Not ready any more: nothing left to drain to it.
+        Assert.That(Show(Plan(web + Pod("lb-old", "node-1", "10.244.1.5", ready: false, terminating: true) + Pod("lb-new", "node-1", "10.244.1.6"), "node-1", "default/lb-old")),
+            Is.EqualTo(new[] { "198.51.100.10/32 via 10.244.1.6" }));
+        // The last one on the node: a next hop like before, not a draining one.
+        Assert.That(Show(Plan(web + Pod("lb-old", "node-1", "10.244.1.5", terminating: true), "node-1", "default/lb-old")), Is.EqualTo(new[] { "198.51.100.10/32 via 10.244.1.5" }));
     }
 
     [Test]

@@ -122,10 +122,9 @@ public sealed class NodeRouteTableTests
         // Two pods to start with: with one, the kernel has no path to choose and marks no bucket busy.
         Assert.That(await table.ApplyAsync([Route(PodA, PodB)], CancellationToken.None), Is.Empty);
         var group = (await OurRoute()).Group;
-        // Let every bucket go idle, then keep one flow going: each packet's path choice marks its bucket busy.
+        // Let every bucket go idle, then keep one flow going.
         await Task.Delay(TimeSpan.FromSeconds(ResilientGroupRoutes.IdleSeconds + 1));
-        const string Sender = "import socket, sys, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor _ in range(100):\n    try: s.sendto(b'x', (sys.argv[1], 9))\n    except OSError: pass\n    time.sleep(0.2)\n";
-        using var flow = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", _ns, "python3", "-c", Sender, Vip.BaseAddress.ToString()]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        using var flow = OneFlow();
         try
         {
             await Task.Delay(TimeSpan.FromSeconds(1));
@@ -156,8 +155,7 @@ public sealed class NodeRouteTableTests
         var group = (await OurRoute()).Group;
         var nexthopA = (await Nexthops()).Single(n => n.TryGetProperty("gateway", out var g) && g.GetString() == "10.244.1.5").GetProperty("id").GetUInt32();
         await Task.Delay(TimeSpan.FromSeconds(ResilientGroupRoutes.IdleSeconds + 1));
-        const string Sender = "import socket, sys, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor _ in range(100):\n    try: s.sendto(b'x', (sys.argv[1], 9))\n    except OSError: pass\n    time.sleep(0.2)\n";
-        using var flow = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", _ns, "python3", "-c", Sender, Vip.BaseAddress.ToString()]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        using var flow = OneFlow();
         try
         {
             await Task.Delay(TimeSpan.FromSeconds(1));
@@ -183,6 +181,16 @@ public sealed class NodeRouteTableTests
         {
             if (!flow.HasExited) flow.Kill();
         }
+    }
+
+    /// <summary>
+    /// One flow to the VIP from inside the node, a datagram every 0.2 s for 20 s: each packet's path choice marks its
+    /// bucket busy (with one next hop the kernel has no choice to make, and marks nothing).
+    /// </summary>
+    private Process OneFlow()
+    {
+        const string Sender = "import socket, sys, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor _ in range(100):\n    try: s.sendto(b'x', (sys.argv[1], 9))\n    except OSError: pass\n    time.sleep(0.2)\n";
+        return Process.Start(new ProcessStartInfo("ip", ["netns", "exec", _ns, "python3", "-c", Sender, Vip.BaseAddress.ToString()]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
     }
 
     private async Task<List<(int Index, double IdleSeconds, uint Nexthop)>> Buckets(uint group) =>

@@ -41,19 +41,30 @@ public sealed class RealServerOnlyChangeValidator(IConfigValidator keepalived, i
     }
 
     /// <summary>The config's shape as described above; null when only keepalived may judge it.</summary>
+    /// <remarks>
+    /// Reads the config in place, line by line and word by word, because at 10k real servers it is 2.3 MB: splitting
+    /// it into strings would leave tens of megabytes for the GC at every endpoint change.
+    /// </remarks>
     public static string? Skeleton(string config)
     {
-        var skeleton = new StringBuilder(config.Length / 8);
+        var skeleton = new StringBuilder(4096);
         var open = new Stack<Block>();
-        string? virtualAddress = null;
+        var virtualAddress = ReadOnlySpan<char>.Empty;
+        var virtualLine = "";
         HashSet<string> named = [];
-        StringBuilder? realServer = null; // the real server block being read, as its token
+        var token = new StringBuilder(256); // the real server block being read, as its token
+        var inRealServer = false;
         string? lastRealServer = null; // the token just before, while nothing else came between
-        foreach (var line in config.Split('\n'))
+        Span<Range> ranges = stackalloc Range[MaxWords + 1];
+        foreach (var line in config.AsSpan().EnumerateLines())
         {
-            var words = line.Split([' ', '\t', '\r'], StringSplitOptions.RemoveEmptyEntries);
-            if (words.Length == 0 || words[0][0] is '#' or '!') continue;
-            if (!IsPlain(words)) return null;
+            var count = line.SplitAny(ranges, " \t\r", StringSplitOptions.RemoveEmptyEntries);
+            if (count == 0 || line[ranges[0]][0] is '#' or '!') continue;
+            if (count > MaxWords) return null;
+            var words = ranges[..count];
+            var first = line[words[0]];
+            var last = line[words[^1]];
+            if (!IsPlain(line, words)) return null;
             var allowed = open.TryPeek(out var inside) ? inside switch
             {
                 Block.GlobalDefs => GlobalDefs,
@@ -62,8 +73,8 @@ public sealed class RealServerOnlyChangeValidator(IConfigValidator keepalived, i
                 Block.Check => Check,
                 _ => Url,
             } : TopLevel;
-            if (!allowed.Contains(words[0])) return null;
-            Block? opened = words[^1] != "{" ? null : words[0] switch
+            if (!allowed.GetAlternateLookup<ReadOnlySpan<char>>().Contains(first)) return null;
+            Block? opened = !last.SequenceEqual("{") ? null : first switch
             {
                 "global_defs" => Block.GlobalDefs,
                 "virtual_server" => Block.VirtualServer,
@@ -72,18 +83,21 @@ public sealed class RealServerOnlyChangeValidator(IConfigValidator keepalived, i
                 "url" => Block.Url,
                 _ => null,
             };
-            if (words[^1] == "{" && opened is null) return null;
-            if (words[0] is "global_defs" or "virtual_server" or "real_server" or "TCP_CHECK" or "HTTP_GET" or "url" && opened is null) return null;
+            if (last.SequenceEqual("{") && opened is null) return null;
+            if (first is "global_defs" or "virtual_server" or "real_server" or "TCP_CHECK" or "HTTP_GET" or "url" && opened is null) return null;
 
-            if (words[0] == "}")
+            if (first.SequenceEqual("}"))
             {
                 if (!open.TryPop(out var closed)) return null;
                 if (closed == Block.RealServer)
                 {
-                    var token = realServer!.Append('}').ToString();
-                    if (token != lastRealServer) skeleton.Append(token).Append('\n');
-                    lastRealServer = token;
-                    realServer = null;
+                    token.Append('}');
+                    if (lastRealServer is null || !token.Equals(lastRealServer.AsSpan()))
+                    {
+                        lastRealServer = token.ToString();
+                        skeleton.Append(lastRealServer).Append('\n');
+                    }
+                    inRealServer = false;
                     continue;
                 }
             }
@@ -92,40 +106,49 @@ public sealed class RealServerOnlyChangeValidator(IConfigValidator keepalived, i
                 open.Push(block);
                 if (block == Block.VirtualServer)
                 {
-                    virtualAddress = words.Length == 4 && words[1] != "fwmark" ? words[1] : null;
+                    virtualLine = line.ToString(); // kept: the span below points into it
+                    virtualAddress = count == 4 && !line[words[1]].SequenceEqual("fwmark") ? virtualLine.AsSpan()[words[1]] : [];
                     named = [];
                 }
                 else if (block == Block.RealServer)
                 {
+                    if (count != 4) return null;
+                    var address = line[words[1]];
                     // Named twice, or the virtual server itself: keepalived's verdict on those is about the address.
-                    if (words.Length != 4 || words[1] == virtualAddress || !named.Add(words[1] + " " + words[2])) return null;
-                    if (AddressClass(words[1]) is not { } address) return null;
-                    realServer = new StringBuilder("real_server ").Append(address).Append(' ').Append(words[2]).Append(" {;");
+                    if (address.SequenceEqual(virtualAddress) || !named.Add(string.Concat(address, " ", line[words[2]]))) return null;
+                    if (AddressClass(address) is not { } kind) return null;
+                    token.Clear().Append("real_server ").Append(kind).Append(' ').Append(line[words[2]]).Append(" {;");
+                    inRealServer = true;
                     continue;
                 }
             }
-            if (realServer is not null)
+            var target = inRealServer ? token : skeleton;
+            for (var i = 0; i < count; i++)
             {
-                realServer.AppendJoin(' ', words).Append(';');
-                continue;
+                if (i > 0) target.Append(' ');
+                target.Append(line[words[i]]);
             }
-            skeleton.AppendJoin(' ', words).Append('\n');
-            lastRealServer = null;
+            target.Append(inRealServer ? ';' : '\n');
+            if (!inRealServer) lastRealServer = null;
         }
-        return open.Count == 0 && realServer is null ? skeleton.ToString() : null;
+        return open.Count == 0 && !inRealServer ? skeleton.ToString() : null;
     }
+
+    /// <summary>Longer lines than this are none the template renders.</summary>
+    private const int MaxWords = 16;
 
     /// <summary>
     /// No variable ($), condition (@), quoted string, or brace other than a block's own opening "{" as the last word
     /// and a lone "}": beyond those, keepalived's reading of a line is beyond this one's.
     /// </summary>
-    private static bool IsPlain(string[] words)
+    private static bool IsPlain(ReadOnlySpan<char> line, ReadOnlySpan<Range> words)
     {
-        if (words.Length == 1 && words[0] == "}") return true;
+        if (words.Length == 1 && line[words[0]].SequenceEqual("}")) return true;
         for (var i = 0; i < words.Length; i++)
         {
-            if (i == words.Length - 1 && words[i] == "{") continue;
-            if (words[i].AsSpan().IndexOfAny("$@\"{}") >= 0) return false;
+            var word = line[words[i]];
+            if (i == words.Length - 1 && word.SequenceEqual("{")) continue;
+            if (word.IndexOfAny("$@\"{}") >= 0) return false;
         }
         return true;
     }
@@ -135,18 +158,19 @@ public sealed class RealServerOnlyChangeValidator(IConfigValidator keepalived, i
     /// agrees on; the literal text for any special address (loopback, unspecified, multicast, link-local, broadcast,
     /// mapped), so it keeps a verdict of its own; null for text that is no address.
     /// </summary>
-    private static string? AddressClass(string text)
+    private static string? AddressClass(ReadOnlySpan<char> text)
     {
-        if (!IPAddress.TryParse(text, out var address) || address.ToString() != text) return null;
+        Span<char> canonical = stackalloc char[64];
+        if (!IPAddress.TryParse(text, out var address) || !address.TryFormat(canonical, out var written) || !canonical[..written].SequenceEqual(text)) return null;
         if (address.AddressFamily == AddressFamily.InterNetwork)
         {
-            var first = address.GetAddressBytes()[0];
-            var second = address.GetAddressBytes()[1];
-            var special = first is 0 or 127 || first >= 224 || (first == 169 && second == 254);
-            return special ? text : "<ipv4>";
+            Span<byte> bytes = stackalloc byte[4];
+            address.TryWriteBytes(bytes, out _);
+            var special = bytes[0] is 0 or 127 || bytes[0] >= 224 || (bytes[0] == 169 && bytes[1] == 254);
+            return special ? text.ToString() : "<ipv4>";
         }
         var v6Special = address.IsIPv6LinkLocal || address.IsIPv6Multicast || address.IsIPv6SiteLocal || address.IsIPv4MappedToIPv6
             || address.Equals(IPAddress.IPv6Loopback) || address.Equals(IPAddress.IPv6Any);
-        return v6Special ? text : "<ipv6>";
+        return v6Special ? text.ToString() : "<ipv6>";
     }
 }

@@ -9,7 +9,7 @@ return args switch
     ["peak-rss", ..] => PeakRss.Report([1_000, 10_000]),
     ["peak-rss-one", var size] => PeakRss.MeasureOne(int.Parse(size)),
     ["informer", ..] => await InformerBench.RunAsync(events: 1_000),
-    ["run-latency", ..] => await RunBench.LatencyAsync(events: 40),
+    ["run-latency", ..] => await RunBench.LatencyAsync(events: 200),
     ["run-memory", ..] => await RunBench.MemoryAsync(),
     ["run-soak"] => await SoakBench.RunAsync(minutes: 10, changesPerMinute: 1_000),
     ["run-soak", var minutes] => await SoakBench.RunAsync(double.Parse(minutes, System.Globalization.CultureInfo.InvariantCulture), changesPerMinute: 1_000),

@@ -15,8 +15,11 @@ namespace PortableLb.Apply;
 /// </summary>
 internal sealed class ResilientGroupRoutes(IpCommand ip) : INodeRouteWriter
 {
-    /// <summary>Enough buckets that 2–8 LB pods on a node get near-equal shares.</summary>
-    public const int Buckets = 128;
+    /// <summary>
+    /// Fine enough that a draining pod holds few buckets besides its live flows' (a new connection hashed into one of
+    /// those is moved when the pod leaves), coarse enough to cost 32 KB of kernel memory per VIP on the node.
+    /// </summary>
+    public const int Buckets = 1024;
 
     /// <summary>Longer than a new connection's handshake and first request, so those never move mid-flight.</summary>
     public const int IdleSeconds = 5;
@@ -24,8 +27,8 @@ internal sealed class ResilientGroupRoutes(IpCommand ip) : INodeRouteWriter
     /// <summary>A busy node reaches balance after this long even if no bucket ever goes idle.</summary>
     public const int UnbalancedSeconds = 60;
 
-    /// <summary>A serving pod's weight against a draining pod's 1: the draining pod's fair share is at most one bucket.</summary>
-    public const int ServingWeight = 100;
+    /// <summary>A serving pod's weight against a draining pod's 1 (the most a group takes): the draining pod's fair share is about 4 buckets.</summary>
+    public const int ServingWeight = 255;
 
     // Our ids start here ("201", our route protocol, in the top bits), well above what zebra or others allocate from 1.
     private const uint FirstId = 201u << 20;

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
 using PortableLb.Testing.FakeApi;
 using PortableLb.Kubernetes;
-using PortableLb.Kubernetes.Config;
 using PortableLb.Sources;
 
 namespace PortableLb.Benchmarks;
@@ -21,7 +20,7 @@ public static class InformerBench
 
         var heapBefore = GC.GetTotalMemory(forceFullCollection: true);
         var rssBefore = Environment.WorkingSet;
-        using var client = new KubernetesClient(new ClusterEndpoint(server.Address, null, false, new StaticCredential(new Credential("test-token", null)), "default", "bench"));
+        using var client = new KubernetesClient(server.Connection());
         var source = new KubernetesSource(client, new KubernetesSourceOptions("default", null, null), NullLoggerFactory.Instance);
         using var stop = new CancellationTokenSource();
         var running = source.RunAsync(stop.Token);

@@ -2,7 +2,8 @@ using System.Collections.Immutable;
 using System.Net;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
-using PortableLb.Kubernetes.Models;
+using k8s;
+using k8s.Models;
 
 namespace PortableLb.Kubernetes;
 
@@ -34,7 +35,7 @@ public sealed record InformerFailure(DateTimeOffset Since, string Error, bool Ac
 /// Items, an immutable snapshot; Changed only says "look again" (level-based: no event is ever replayed to them).
 /// </summary>
 public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T> type, InformerOptions options, ILogger logger, TimeProvider? time = null)
-    where T : class, IKubernetesObject
+    where T : class, IKubernetesObject<V1ObjectMeta>
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -106,9 +107,9 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
         do
         {
             var page = await client.ListAsync(type, options.Namespace, options.Selectors with { Limit = options.PageSize }, continueToken, cancellationToken).ConfigureAwait(false);
-            foreach (var item in page.Items ?? []) fresh[KeyOf(item)] = item;
-            continueToken = page.Metadata?.Continue is { Length: > 0 } next ? next : null;
-            resourceVersion = page.Metadata?.ResourceVersion ?? "";
+            foreach (var item in page.Items) fresh[KeyOf(item)] = item;
+            continueToken = page.Continue;
+            resourceVersion = page.ResourceVersion;
         }
         while (continueToken is not null);
 
@@ -166,7 +167,7 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
                 WatchEvent watchEvent;
                 try
                 {
-                    watchEvent = JsonSerializer.Deserialize(line, Models.KubernetesJsonContext.Default.WatchEvent)
+                    watchEvent = JsonSerializer.Deserialize(line, KubernetesJsonContext.Default.WatchEvent)
                         ?? throw new JsonException("null event");
                 }
                 catch (JsonException e)
@@ -201,7 +202,7 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
                 Advance(watchEvent.Object.TryGetProperty("metadata", out var metadata) && metadata.TryGetProperty("resourceVersion", out var rv) ? rv.GetString() : null);
                 return false;
             case "ERROR":
-                var status = watchEvent.Object.Deserialize(Models.KubernetesJsonContext.Default.Status);
+                var status = watchEvent.Object.Deserialize(KubernetesJsonContext.Default.V1Status);
                 if (status?.Code == (int)HttpStatusCode.Gone) throw new KubernetesApiException(HttpStatusCode.Gone, status, null, $"watch {type.Plural}");
                 throw new KubernetesApiException((HttpStatusCode)(status?.Code ?? 500), status, null, $"watch {type.Plural}");
             default:
@@ -223,7 +224,7 @@ public sealed partial class Informer<T>(KubernetesClient client, ResourceType<T>
         _failure = new InformerFailure(_failure?.Since ?? _time.GetUtcNow(), error.Message, denied);
     }
 
-    private static (string, string) KeyOf(T item) => (item.Metadata?.Namespace ?? "", item.Metadata?.Name ?? "");
+    private static (string, string) KeyOf(T item) => (item.Metadata?.NamespaceProperty ?? "", item.Metadata?.Name ?? "");
 
     private static partial class Log
     {

@@ -3,9 +3,11 @@ using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization.Metadata;
+using k8s;
+using k8s.Authentication;
+using k8s.Exceptions;
+using k8s.Models;
 using PortableLb.Kubernetes.Config;
-using PortableLb.Kubernetes.Models;
 
 namespace PortableLb.Kubernetes;
 
@@ -13,122 +15,169 @@ namespace PortableLb.Kubernetes;
 public sealed record ListOptions(string? LabelSelector = null, string? FieldSelector = null, int? Limit = null);
 
 /// <summary>
-/// The few API calls PortableLb makes, over one HttpClient: list (paged), watch (a stream of JSON lines) and create (Events).
+/// The API calls PortableLb makes (list, watch, create an Event), on KubernetesClient.Aot's configuration: its
+/// credentials (tokens, token files, exec plugins), its server-certificate check and its client certificates. The
+/// package's Kubernetes class is not used: constructing it resolves JSON metadata for every type of the API, which
+/// doubles the NativeAOT binary and added ~30 MiB to `run` (docs/benchmarks.md); it has no watch in its Aot build either.
 /// </summary>
 public sealed class KubernetesClient : IDisposable
 {
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
     private readonly HttpClient _http;
-    private readonly AuthenticatingHandler _auth;
+    private readonly ServiceClientCredentials? _credentials;
 
-    public KubernetesClient(ClusterEndpoint endpoint)
+    public KubernetesClient(ClusterConnection cluster)
     {
-        Endpoint = endpoint;
+        Cluster = cluster;
+        var configuration = cluster.Configuration;
+        if (!Uri.TryCreate(configuration.Host, UriKind.Absolute, out var server))
+        {
+            throw new KubernetesConfigException($"{cluster.Source}: server \"{configuration.Host}\" is not a URL");
+        }
+        _credentials = k8s.Kubernetes.CreateCredentials(configuration);
+        var clientCertificate = ClientCertificate(configuration, cluster.Source);
         var transport = new SocketsHttpHandler
         {
             ConnectTimeout = TimeSpan.FromSeconds(10),
-            // Rotated client certificates only reach the server on a new connection.
-            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             SslOptions = new SslClientAuthenticationOptions
             {
-                RemoteCertificateValidationCallback = (_, certificate, _, errors) => Trusts(certificate, errors),
-                LocalCertificateSelectionCallback = (_, _, _, _, _) => _auth!.LastCredential?.ClientCertificate!,
+                RemoteCertificateValidationCallback = configuration.SkipTlsVerify
+                    ? (_, _, _, _) => true
+                    : configuration.SslCaCerts is { Count: > 0 } authority
+                        ? (sender, certificate, chain, errors) => k8s.Kubernetes.CertificateValidationCallBack(sender, authority, certificate!, chain!, errors)
+                        : null,
+                ClientCertificates = clientCertificate is null ? null : [clientCertificate],
             },
         };
-        _auth = new AuthenticatingHandler(endpoint.Credentials) { InnerHandler = transport };
         // Watches last minutes; each call sets its own deadline instead.
-        _http = new HttpClient(_auth) { BaseAddress = endpoint.Server, Timeout = Timeout.InfiniteTimeSpan };
+        _http = new HttpClient(transport) { BaseAddress = server.AbsoluteUri.EndsWith('/') ? server : new Uri(server.AbsoluteUri + "/"), Timeout = Timeout.InfiniteTimeSpan };
+        // As the package does: the Host header names the server the certificate is checked against (tls-server-name).
+        if (configuration.TlsServerName is { Length: > 0 } host) _http.DefaultRequestHeaders.Host = host;
     }
 
-    public ClusterEndpoint Endpoint { get; }
+    public ClusterConnection Cluster { get; }
 
-    public async Task<ObjectList<T>> ListAsync<T>(ResourceType<T> type, string? @namespace, ListOptions options, string? continueToken, CancellationToken cancellationToken)
-        where T : class, IKubernetesObject
+    public async Task<ObjectPage<T>> ListAsync<T>(ResourceType<T> type, string? @namespace, ListOptions options, string? continueToken, CancellationToken cancellationToken)
+        where T : class, IKubernetesObject<V1ObjectMeta>
     {
         var query = Query(options.LabelSelector, options.FieldSelector, ("limit", options.Limit?.ToString()), ("continue", continueToken));
-        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Get, type.Path(@namespace) + query), cancellationToken).ConfigureAwait(false);
-        return await ReadAsync(response, type.List, cancellationToken).ConfigureAwait(false);
+        using var deadline = Deadline(cancellationToken);
+        try
+        {
+            using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Get, type.Path(@namespace) + query), watch: false, deadline.Token).ConfigureAwait(false);
+            var stream = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
+            await using (stream.ConfigureAwait(false)) return await type.ReadPage(stream, deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"GET /{type.Path(@namespace)}: no answer within {RequestTimeout.TotalSeconds} s");
+        }
     }
 
     /// <summary>Opens a watch; the caller reads the body line by line and disposes the response.</summary>
-    public async Task<HttpResponseMessage> WatchAsync<T>(ResourceType<T> type, string? @namespace, ListOptions options, string resourceVersion, int timeoutSeconds, CancellationToken cancellationToken)
-        where T : class, IKubernetesObject
+    public Task<HttpResponseMessage> WatchAsync<T>(ResourceType<T> type, string? @namespace, ListOptions options, string resourceVersion, int timeoutSeconds, CancellationToken cancellationToken)
+        where T : class, IKubernetesObject<V1ObjectMeta>
     {
         var query = Query(options.LabelSelector, options.FieldSelector,
             ("watch", "true"), ("resourceVersion", resourceVersion), ("allowWatchBookmarks", "true"), ("timeoutSeconds", timeoutSeconds.ToString()));
-        var request = new HttpRequestMessage(HttpMethod.Get, type.Path(@namespace) + query);
-        // An abandoned watch (idle, or cancelled) leaves a body that never ends; its connection cannot go back to the
-        // pool, so say up front that it will not.
-        request.Headers.ConnectionClose = true;
-        var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
-        {
-            using (response) throw await ErrorAsync(response, cancellationToken).ConfigureAwait(false);
-        }
-        return response;
+        return SendAsync(new HttpRequestMessage(HttpMethod.Get, type.Path(@namespace) + query), watch: true, cancellationToken);
     }
 
-    public async Task<T> CreateAsync<T>(ResourceType<T> type, string? @namespace, T obj, CancellationToken cancellationToken)
-        where T : class, IKubernetesObject
+    public async Task<T> CreateAsync<T>(ResourceType<T> type, string @namespace, T body, CancellationToken cancellationToken)
+        where T : class, IKubernetesObject<V1ObjectMeta>
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, type.Path(@namespace)) { Content = Json(obj, type.Item, "application/json") };
-        using var response = await SendAsync(request, cancellationToken).ConfigureAwait(false);
-        return await ReadAsync(response, type.Item, cancellationToken).ConfigureAwait(false);
+        var request = new HttpRequestMessage(HttpMethod.Post, type.Path(@namespace))
+        {
+            Content = new StringContent(JsonSerializer.Serialize(body, type.Item), Encoding.UTF8, new MediaTypeHeaderValue("application/json")),
+        };
+        using var deadline = Deadline(cancellationToken);
+        try
+        {
+            using var response = await SendAsync(request, watch: false, deadline.Token).ConfigureAwait(false);
+            var stream = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
+            await using (stream.ConfigureAwait(false))
+            {
+                return await JsonSerializer.DeserializeAsync(stream, type.Item, deadline.Token).ConfigureAwait(false)
+                    ?? throw new JsonException($"POST /{type.Path(@namespace)}: empty body");
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"POST /{type.Path(@namespace)}: no answer within {RequestTimeout.TotalSeconds} s");
+        }
     }
 
     public void Dispose() => _http.Dispose();
 
-    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    private static CancellationTokenSource Deadline(CancellationToken cancellationToken)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(RequestTimeout);
-        HttpResponseMessage response;
+        return deadline;
+    }
+
+    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, bool watch, CancellationToken cancellationToken)
+    {
+        // An abandoned watch (idle, or cancelled) leaves a body that never ends; its connection cannot go back to the
+        // pool, so say up front that it will not.
+        if (watch) request.Headers.ConnectionClose = true;
         try
         {
-            response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, deadline.Token).ConfigureAwait(false);
+            if (_credentials is not null) await _credentials.ProcessHttpRequestAsync(request, cancellationToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (KubeConfigException e)
         {
-            throw new TimeoutException($"{request.Method} {request.RequestUri}: no answer within {RequestTimeout.TotalSeconds} s");
+            // An exec plugin that fails to renew a token may succeed on the next try: retried like a failed request.
+            throw new HttpRequestException($"credentials for {_http.BaseAddress}: {e.Message}", e);
         }
+        var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         if (response.IsSuccessStatusCode) return response;
-        using (response) throw await ErrorAsync(response, cancellationToken).ConfigureAwait(false);
-    }
-
-    private static async Task<T> ReadAsync<T>(HttpResponseMessage response, JsonTypeInfo<T> type, CancellationToken cancellationToken)
-    {
-        var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        await using (stream.ConfigureAwait(false))
-        {
-            return await JsonSerializer.DeserializeAsync(stream, type, cancellationToken).ConfigureAwait(false)
-                ?? throw new JsonException($"{response.RequestMessage?.RequestUri}: empty body");
-        }
-    }
-
-    private static async Task<KubernetesApiException> ErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
-    {
-        Status? status = null;
-        try
+        using (response)
         {
             var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            if (body.StartsWith('{')) status = JsonSerializer.Deserialize(body, KubernetesJsonContext.Default.Status);
+            var retryAfter = response.Headers.RetryAfter switch
+            {
+                { Delta: { } delta } => delta,
+                { Date: { } date } => date - DateTimeOffset.UtcNow,
+                _ => (TimeSpan?)null,
+            };
+            throw new KubernetesApiException(response.StatusCode, StatusOf(body), retryAfter, $"{request.Method} /{request.RequestUri}");
+        }
+    }
+
+    private static V1Status? StatusOf(string body)
+    {
+        try
+        {
+            return body.StartsWith('{') ? JsonSerializer.Deserialize(body, KubernetesJsonContext.Default.V1Status) : null;
         }
         catch (JsonException)
         {
             // A proxy's HTML error page, say: the status code alone has to do.
+            return null;
         }
-        var retryAfter = response.Headers.RetryAfter switch
-        {
-            { Delta: { } delta } => delta,
-            { Date: { } date } => date - DateTimeOffset.UtcNow,
-            _ => (TimeSpan?)null,
-        };
-        var request = $"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri?.PathAndQuery}";
-        return new KubernetesApiException(response.StatusCode, status, retryAfter, request);
     }
 
-    private static StringContent Json<T>(T obj, JsonTypeInfo<T> type, string mediaType) =>
-        new(JsonSerializer.Serialize(obj, type), Encoding.UTF8, new MediaTypeHeaderValue(mediaType));
+    /// <summary>The configuration's client certificate: inline (base64 PEM, as kubeconfig and exec plugins give it) or files.</summary>
+    private static X509Certificate2? ClientCertificate(KubernetesClientConfiguration configuration, string source)
+    {
+        try
+        {
+            if (configuration.ClientCertificateData is { Length: > 0 } certData && configuration.ClientCertificateKeyData is { Length: > 0 } keyData)
+            {
+                return X509Certificate2.CreateFromPem(Encoding.UTF8.GetString(Convert.FromBase64String(certData)), Encoding.UTF8.GetString(Convert.FromBase64String(keyData)));
+            }
+            if (configuration.ClientCertificateFilePath is { Length: > 0 } certFile && configuration.ClientKeyFilePath is { Length: > 0 } keyFile)
+            {
+                return X509Certificate2.CreateFromPemFile(certFile, keyFile);
+            }
+            return null;
+        }
+        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or FormatException or IOException)
+        {
+            throw new KubernetesConfigException($"{source}: the client certificate cannot be loaded: {e.Message}", e);
+        }
+    }
 
     private static string Query(string? labelSelector, string? fieldSelector, params (string Name, string? Value)[] more)
     {
@@ -136,32 +185,5 @@ public sealed class KubernetesClient : IDisposable
         parts.AddRange(more);
         var present = parts.Where(p => !string.IsNullOrEmpty(p.Value)).Select(p => $"{p.Name}={Uri.EscapeDataString(p.Value!)}").ToList();
         return present.Count == 0 ? "" : "?" + string.Join("&", present);
-    }
-
-    private bool Trusts(X509Certificate? certificate, SslPolicyErrors errors)
-    {
-        if (Endpoint.InsecureSkipTlsVerify) return true;
-        if (errors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch) || certificate is null) return false;
-        if (Endpoint.CertificateAuthority is not { Count: > 0 } authority) return errors == SslPolicyErrors.None;
-        // The cluster's own CA is the only root: the system store must not vouch for an API server.
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.CustomTrustStore.AddRange(authority);
-        return chain.Build(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
-    }
-
-    /// <summary>Puts the current bearer token on every request; the credential source decides when to refresh it.</summary>
-    private sealed class AuthenticatingHandler(ICredentialSource credentials) : DelegatingHandler
-    {
-        public Credential? LastCredential { get; private set; }
-
-        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            var credential = await credentials.GetAsync(cancellationToken).ConfigureAwait(false);
-            LastCredential = credential;
-            if (credential.BearerToken is { } token) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-            return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        }
     }
 }

@@ -1,4 +1,5 @@
-using PortableLb.Kubernetes.Models;
+using k8s;
+using k8s.Models;
 
 namespace PortableLb.Kubernetes;
 
@@ -7,8 +8,21 @@ public readonly record struct ObjectKey(string Kind, string Namespace, string Na
 {
     public string NamespacedName => $"{Namespace}/{Name}";
 
-    public static ObjectKey Of(IKubernetesObject obj, string defaultNamespace = "default") =>
-        new(obj.Kind ?? "?", obj.Metadata?.Namespace is { Length: > 0 } ns ? ns : defaultNamespace, obj.Metadata?.Name ?? "");
+    public static ObjectKey Of(IKubernetesObject<V1ObjectMeta> obj, string defaultNamespace = "default") =>
+        new(obj.Kind ?? KindOf(obj), obj.Metadata?.NamespaceProperty is { Length: > 0 } ns ? ns : defaultNamespace, obj.Metadata?.Name ?? "");
+
+    /// <summary>The API server leaves kind out of a list's items, so a listed object is named by its type.</summary>
+    private static string KindOf(IKubernetesObject<V1ObjectMeta> obj) => obj switch
+    {
+        V1Service => V1Service.KubeKind,
+        V1EndpointSlice => V1EndpointSlice.KubeKind,
+        V1ConfigMap => V1ConfigMap.KubeKind,
+        V1Secret => V1Secret.KubeKind,
+        V1Pod => V1Pod.KubeKind,
+        V1Lease => V1Lease.KubeKind,
+        Eventsv1Event => Eventsv1Event.KubeKind,
+        _ => "?",
+    };
 
     public int CompareTo(ObjectKey other)
     {

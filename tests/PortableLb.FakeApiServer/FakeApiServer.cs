@@ -1,4 +1,6 @@
 using System.Net;
+using k8s;
+using PortableLb.Kubernetes.Config;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
@@ -49,6 +51,10 @@ public sealed class FakeApiServer : IAsyncDisposable
 
     public FakeApiServerOptions Options { get; }
     public Uri Address { get; private set; } = null!;
+
+    /// <summary>How a client reaches this server with a bearer token, as the package's configuration says it.</summary>
+    public ClusterConnection Connection(string token = "test-token", string @namespace = "default") =>
+        new(new KubernetesClientConfiguration { Host = Address.ToString(), AccessToken = token, Namespace = @namespace }, "fake API server");
     public FakeStore Store => _store;
 
     private readonly List<(DateTimeOffset At, string Request)> _requests = [];

@@ -2,7 +2,8 @@ using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using PortableLb.Kubernetes;
-using PortableLb.Kubernetes.Models;
+using k8s;
+using k8s.Models;
 
 namespace PortableLb.Testing.FakeApi;
 
@@ -29,14 +30,14 @@ public sealed class FakeStore
     public long ResourceVersion { get { lock (_lock) return _version; } }
     public long CompactedAt { get; private set; }
 
-    public static string Key<T>(ResourceType<T> type) where T : class, IKubernetesObject => $"{type.Group}/{type.Plural}";
+    public static string Key<T>(ResourceType<T> type) where T : class, IKubernetesObject<V1ObjectMeta> => $"{type.Group}/{type.Plural}";
 
     /// <summary>Serialized without attaching obj to a new parent: the same stored node goes out on many streams.</summary>
     public static string EventLine(string type, JsonObject obj) => $"{{\"type\":\"{type}\",\"object\":{obj.ToJsonString()}}}";
 
     // ---- typed helpers for tests ----
 
-    public long Apply<T>(ResourceType<T> type, T obj) where T : class, IKubernetesObject
+    public long Apply<T>(ResourceType<T> type, T obj) where T : class, IKubernetesObject<V1ObjectMeta>
     {
         var json = (JsonObject)JsonSerializer.SerializeToNode(obj, type.Item)!;
         json["apiVersion"] = type.ApiVersion;
@@ -44,9 +45,9 @@ public sealed class FakeStore
         return Upsert(Key(type), json);
     }
 
-    public bool Delete<T>(ResourceType<T> type, string ns, string name) where T : class, IKubernetesObject => Delete(Key(type), ns, name);
+    public bool Delete<T>(ResourceType<T> type, string ns, string name) where T : class, IKubernetesObject<V1ObjectMeta> => Delete(Key(type), ns, name);
 
-    public IReadOnlyList<T> All<T>(ResourceType<T> type) where T : class, IKubernetesObject
+    public IReadOnlyList<T> All<T>(ResourceType<T> type) where T : class, IKubernetesObject<V1ObjectMeta>
     {
         lock (_lock)
         {

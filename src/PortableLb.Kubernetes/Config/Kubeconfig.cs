@@ -1,160 +1,125 @@
-using System.Security.Cryptography.X509Certificates;
+using k8s;
+using k8s.Exceptions;
+using k8s.KubeConfigModels;
 using YamlDotNet.RepresentationModel;
 
 namespace PortableLb.Kubernetes.Config;
 
 /// <summary>
-/// Reads the subset of kubeconfig PortableLb supports. Anything else (auth-provider, basic auth, impersonation,
-/// proxies) is a clear error naming the field, never silently ignored.
+/// Loads a kubeconfig through the package, after checking what the package would get wrong quietly: fields it drops
+/// unread (tokenFile, proxy-url), ones we refuse (auth-provider, basic auth, impersonation), files that do not exist.
+/// Every error names the field, as `users[0].user.exec.apiVersion`.
 /// </summary>
 public static class Kubeconfig
 {
-    private static readonly string[] UnsupportedUserFields = ["auth-provider", "username", "password", "as", "as-groups", "as-uid", "as-user-extra"];
-    private static readonly string[] UnsupportedClusterFields = ["proxy-url", "tls-server-name"];
+    /// <summary>Fields the package's kubeconfig model does not carry: it would ignore them and connect differently.</summary>
+    private static readonly (string List, string Body, string Field)[] Dropped =
+        [("users", "user", "tokenFile"), ("clusters", "cluster", "proxy-url"), ("clusters", "cluster", "disable-compression")];
 
-    public static ClusterEndpoint Load(string path, string? contextName, TimeProvider time)
+    private static readonly string[] ExecVersions = ["client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"];
+
+    public static ClusterConnection Load(string path, string? contextName)
     {
-        YamlMappingNode root;
+        K8SConfiguration config;
         try
         {
-            var stream = new YamlStream();
-            using (var reader = File.OpenText(path)) stream.Load(reader);
-            root = stream.Documents.FirstOrDefault()?.RootNode as YamlMappingNode ?? throw new KubernetesConfigException($"{path}: not a kubeconfig (no mapping at the top)");
+            RefuseDroppedFields(path);
+            config = KubernetesClientConfiguration.LoadKubeConfig(path, useRelativePaths: true);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or YamlDotNet.Core.YamlException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or KubeConfigException or YamlDotNet.Core.YamlException)
         {
             throw new KubernetesConfigException($"{path}: cannot be read: {e.Message}", e);
         }
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
-
-        var selected = contextName ?? Scalar(root, "current-context") ?? throw new KubernetesConfigException($"{path}: current-context is not set and no --context was given");
-        var (contextIndex, context) = Named(root, "contexts", selected, path, "context");
-        var contextPath = $"contexts[{contextIndex}].context";
-        var clusterName = Scalar(context, "cluster") ?? throw new KubernetesConfigException($"{path}: {contextPath}.cluster is missing");
-        var (clusterIndex, cluster) = Named(root, "clusters", clusterName, path, "cluster");
-        var clusterPath = $"clusters[{clusterIndex}].cluster";
-        foreach (var field in UnsupportedClusterFields.Where(f => Has(cluster, f)))
+        var selected = contextName ?? (config.CurrentContext is { Length: > 0 } current ? current : null)
+            ?? throw new KubernetesConfigException($"{path}: current-context is not set and no --context was given");
+        Check(config, selected, path);
+        try
         {
-            throw new KubernetesConfigException($"{path}: {clusterPath}.{field} is not supported by PortableLb");
+            var configuration = KubernetesClientConfiguration.BuildConfigFromConfigObject(config, selected);
+            return new ClusterConnection(configuration, $"kubeconfig {path}, context {selected}");
         }
+        catch (KubeConfigException e)
+        {
+            throw new KubernetesConfigException($"{path}: {e.Message}", e);
+        }
+    }
 
-        var server = Scalar(cluster, "server") ?? throw new KubernetesConfigException($"{path}: {clusterPath}.server is missing");
+    private static void Check(K8SConfiguration config, string selected, string path)
+    {
+        var contextIndex = config.Contexts.FindIndex(c => c.Name == selected);
+        if (contextIndex < 0) throw new KubernetesConfigException($"{path}: contexts has no entry named \"{selected}\"");
+        var context = config.Contexts[contextIndex].ContextDetails ?? throw new KubernetesConfigException($"{path}: contexts[{contextIndex}].context is missing");
+        if (context.Cluster is not { Length: > 0 }) throw new KubernetesConfigException($"{path}: contexts[{contextIndex}].context.cluster is missing");
+
+        var clusterIndex = config.Clusters.FindIndex(c => c.Name == context.Cluster);
+        if (clusterIndex < 0) throw new KubernetesConfigException($"{path}: clusters has no entry named \"{context.Cluster}\"");
+        var clusterPath = $"clusters[{clusterIndex}].cluster";
+        var cluster = config.Clusters[clusterIndex].ClusterEndpoint ?? throw new KubernetesConfigException($"{path}: {clusterPath} is missing");
+        if (cluster.Server is not { Length: > 0 } server) throw new KubernetesConfigException($"{path}: {clusterPath}.server is missing");
         if (!Uri.TryCreate(server, UriKind.Absolute, out var serverUri) || serverUri.Scheme is not ("https" or "http"))
         {
             throw new KubernetesConfigException($"{path}: {clusterPath}.server \"{server}\" is not an http(s) URL");
         }
-        var ca = Pem(cluster, "certificate-authority", directory, path, clusterPath) is { } caPem ? ImportCertificates(caPem, path, $"{clusterPath}.certificate-authority") : null;
-        var insecure = Scalar(cluster, "insecure-skip-tls-verify") is "true";
+        MustExist(cluster.CertificateAuthority, path, $"{clusterPath}.certificate-authority");
 
-        ICredentialSource credentials = new StaticCredential(Credential.None);
-        if (Scalar(context, "user") is { } userName)
+        if (context.User is not { Length: > 0 }) return;
+        var userIndex = config.Users.FindIndex(u => u.Name == context.User);
+        if (userIndex < 0) throw new KubernetesConfigException($"{path}: users has no entry named \"{context.User}\"");
+        var userPath = $"users[{userIndex}].user";
+        var user = config.Users[userIndex].UserCredentials ?? throw new KubernetesConfigException($"{path}: {userPath} is missing");
+        string? refused = user switch
         {
-            var (userIndex, user) = Named(root, "users", userName, path, "user");
-            credentials = Credentials(user, $"users[{userIndex}].user", directory, path, time);
+            { AuthProvider: not null } => "auth-provider",
+            { UserName.Length: > 0 } => "username",
+            { Password.Length: > 0 } => "password",
+            { Impersonate.Length: > 0 } => "as",
+            _ when user.ImpersonateGroups?.Any() == true => "as-groups",
+            _ when user.ImpersonateUserExtra?.Count > 0 => "as-user-extra",
+            _ => null,
+        };
+        if (refused is not null)
+        {
+            throw new KubernetesConfigException($"{path}: {userPath}.{refused} is not supported by PortableLb; use token, client certificates or exec");
         }
-        return new ClusterEndpoint(serverUri, ca, insecure, credentials, Scalar(context, "namespace"), $"kubeconfig {path}, context {selected}");
-    }
-
-    private static ICredentialSource Credentials(YamlMappingNode user, string userPath, string directory, string path, TimeProvider time)
-    {
-        foreach (var field in UnsupportedUserFields.Where(f => Has(user, f)))
+        if (user.ExternalExecution is { } exec)
         {
-            throw new KubernetesConfigException($"{path}: {userPath}.{field} is not supported by PortableLb; use token, tokenFile, client certificates or exec");
-        }
-        if (Child(user, "exec") is YamlMappingNode exec) return Exec(exec, $"{userPath}.exec", path, time);
-        if (Scalar(user, "tokenFile") is { } tokenFile) return new TokenFileCredential(Resolve(tokenFile, directory), time);
-
-        X509Certificate2? certificate = null;
-        var certPem = Pem(user, "client-certificate", directory, path, userPath);
-        var keyPem = Pem(user, "client-key", directory, path, userPath);
-        if (certPem is not null || keyPem is not null)
-        {
-            if (certPem is null || keyPem is null) throw new KubernetesConfigException($"{path}: {userPath}: client-certificate and client-key go together");
-            try
+            if (exec.Command is not { Length: > 0 }) throw new KubernetesConfigException($"{path}: {userPath}.exec.command is missing");
+            if (!ExecVersions.Contains(exec.ApiVersion))
             {
-                certificate = X509Certificate2.CreateFromPem(certPem, keyPem);
-            }
-            catch (System.Security.Cryptography.CryptographicException e)
-            {
-                throw new KubernetesConfigException($"{path}: {userPath}.client-certificate/client-key: {e.Message}", e);
+                throw new KubernetesConfigException($"{path}: {userPath}.exec.apiVersion \"{exec.ApiVersion}\" is not supported; use {ExecVersions[0]}");
             }
         }
-        return new StaticCredential(new Credential(Scalar(user, "token"), certificate));
+        if ((user.ClientCertificate is { Length: > 0 } || user.ClientCertificateData is { Length: > 0 }) != (user.ClientKey is { Length: > 0 } || user.ClientKeyData is { Length: > 0 }))
+        {
+            throw new KubernetesConfigException($"{path}: {userPath}: client-certificate and client-key go together");
+        }
+        MustExist(user.ClientCertificate, path, $"{userPath}.client-certificate");
+        MustExist(user.ClientKey, path, $"{userPath}.client-key");
     }
 
-    private static ExecCredentialSource Exec(YamlMappingNode exec, string execPath, string path, TimeProvider time)
+    private static void MustExist(string? file, string path, string field)
     {
-        var apiVersion = Scalar(exec, "apiVersion") ?? throw new KubernetesConfigException($"{path}: {execPath}.apiVersion is missing");
-        if (apiVersion != "client.authentication.k8s.io/v1")
-        {
-            throw new KubernetesConfigException($"{path}: {execPath}.apiVersion \"{apiVersion}\" is not supported; use client.authentication.k8s.io/v1");
-        }
-        var command = Scalar(exec, "command") ?? throw new KubernetesConfigException($"{path}: {execPath}.command is missing");
-        var arguments = (Child(exec, "args") as YamlSequenceNode)?.Children.OfType<YamlScalarNode>().Select(s => s.Value ?? "").ToList() ?? [];
-        var environment = new Dictionary<string, string>();
-        foreach (var entry in (Child(exec, "env") as YamlSequenceNode)?.Children.OfType<YamlMappingNode>() ?? [])
-        {
-            if (Scalar(entry, "name") is { } name) environment[name] = Scalar(entry, "value") ?? "";
-        }
-        return new ExecCredentialSource(command, arguments, environment, apiVersion, time);
+        if (file is not { Length: > 0 }) return;
+        var resolved = Path.IsPathRooted(file) ? file : Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, file);
+        if (!File.Exists(resolved)) throw new KubernetesConfigException($"{path}: {field}: {resolved} does not exist");
     }
 
-    /// <summary>FIELD-data (base64 PEM) or FIELD (a file, relative to the kubeconfig), as kubectl reads them.</summary>
-    private static string? Pem(YamlMappingNode node, string field, string directory, string path, string nodePath)
+    private static void RefuseDroppedFields(string path)
     {
-        if (Scalar(node, $"{field}-data") is { } data)
+        var stream = new YamlStream();
+        using (var reader = File.OpenText(path)) stream.Load(reader);
+        if (stream.Documents.FirstOrDefault()?.RootNode is not YamlMappingNode root) throw new KubernetesConfigException($"{path}: not a kubeconfig (no mapping at the top)");
+        foreach (var (listName, bodyName, field) in Dropped)
         {
-            try
+            if (!root.Children.TryGetValue(listName, out var list) || list is not YamlSequenceNode entries) continue;
+            for (var i = 0; i < entries.Children.Count; i++)
             {
-                return System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(data));
-            }
-            catch (FormatException)
-            {
-                throw new KubernetesConfigException($"{path}: {nodePath}.{field}-data is not base64");
+                if (entries.Children[i] is YamlMappingNode entry && entry.Children.TryGetValue(bodyName, out var body)
+                    && body is YamlMappingNode fields && fields.Children.ContainsKey(field))
+                {
+                    throw new KubernetesConfigException($"{path}: {listName}[{i}].{bodyName}.{field} is not supported by the Kubernetes client PortableLb uses");
+                }
             }
         }
-        if (Scalar(node, field) is not { } file) return null;
-        var resolved = Resolve(file, directory);
-        if (!File.Exists(resolved)) throw new KubernetesConfigException($"{path}: {nodePath}.{field}: {resolved} does not exist");
-        return File.ReadAllText(resolved);
     }
-
-    private static X509Certificate2Collection ImportCertificates(string pem, string path, string field)
-    {
-        var collection = new X509Certificate2Collection();
-        try
-        {
-            collection.ImportFromPem(pem);
-        }
-        catch (System.Security.Cryptography.CryptographicException e)
-        {
-            throw new KubernetesConfigException($"{path}: {field}: {e.Message}", e);
-        }
-        if (collection.Count == 0) throw new KubernetesConfigException($"{path}: {field} holds no certificate");
-        return collection;
-    }
-
-    private static (int Index, YamlMappingNode Body) Named(YamlMappingNode root, string listName, string name, string path, string bodyField)
-    {
-        var list = Child(root, listName) as YamlSequenceNode;
-        for (var i = 0; i < (list?.Children.Count ?? 0); i++)
-        {
-            if (list!.Children[i] is YamlMappingNode entry && Scalar(entry, "name") == name)
-            {
-                return Child(entry, bodyField) is YamlMappingNode body
-                    ? (i, body)
-                    : throw new KubernetesConfigException($"{path}: {listName}[{i}].{bodyField} is missing");
-            }
-        }
-        throw new KubernetesConfigException($"{path}: {listName} has no entry named \"{name}\"");
-    }
-
-    private static YamlNode? Child(YamlMappingNode node, string key) =>
-        node.Children.TryGetValue(new YamlScalarNode(key), out var child) ? child : null;
-
-    private static bool Has(YamlMappingNode node, string key) => Child(node, key) is not null;
-
-    private static string? Scalar(YamlMappingNode node, string key) => (Child(node, key) as YamlScalarNode)?.Value is { Length: > 0 } value ? value : null;
-
-    private static string Resolve(string file, string directory) => Path.IsPathRooted(file) ? file : Path.Combine(directory, file);
 }

@@ -56,12 +56,12 @@ public static class NodeRoutesCommand
             var endpoint = RunCommand.Endpoint(parse.GetValue(listen)!, problems);
             var manifests = parse.GetValue(objects) ?? [];
             if (manifests.Length > 0 && parse.GetValue(kubeconfig) is not null) problems.Add("--objects and --kubeconfig exclude each other");
-            ClusterEndpoint? cluster = null;
+            ClusterConnection? cluster = null;
             if (problems.Count == 0 && manifests.Length == 0)
             {
                 try
                 {
-                    cluster = ClusterConfig.Load(parse.GetValue(kubeconfig), parse.GetValue(context), TimeProvider.System);
+                    cluster = ClusterConfig.Load(parse.GetValue(kubeconfig), parse.GetValue(context));
                 }
                 catch (KubernetesConfigException e)
                 {
@@ -85,7 +85,7 @@ public static class NodeRoutesCommand
     }
 
     private static WebApplication Build(
-        string node, NodeAddresses nodeAddresses, IReadOnlyCollection<ServiceName> only, IReadOnlyList<string> manifests, ClusterEndpoint? cluster,
+        string node, NodeAddresses nodeAddresses, IReadOnlyCollection<ServiceName> only, IReadOnlyList<string> manifests, ClusterConnection? cluster,
         string watched, string? selector, IPEndPoint listen)
     {
         var builder = WebHostSetup.Create(listen);

@@ -67,12 +67,12 @@ public static class RunCommand
             };
             if (options.Common.Objects.Count > 0 && options.Kubeconfig is not null) problems.Add("--objects and --kubeconfig exclude each other");
 
-            ClusterEndpoint? cluster = null;
+            ClusterConnection? cluster = null;
             if (problems.Count == 0 && options.Common.Objects.Count == 0)
             {
                 try
                 {
-                    cluster = ClusterConfig.Load(options.Kubeconfig, options.Context, TimeProvider.System);
+                    cluster = ClusterConfig.Load(options.Kubeconfig, options.Context);
                 }
                 catch (KubernetesConfigException e)
                 {
@@ -100,7 +100,7 @@ public static class RunCommand
     /// The one namespace an LB Deployment serves (its Role is namespaced): the --service namespace, else the service
     /// account's or the kubeconfig context's, else "default". With --objects, "default" for unqualified names.
     /// </summary>
-    private static string WatchedNamespace(RunOptions options, ClusterEndpoint? cluster, List<string> problems)
+    private static string WatchedNamespace(RunOptions options, ClusterConnection? cluster, List<string> problems)
     {
         var named = options.Common.Services.Select(s => s.Namespace).Distinct().ToList();
         if (named.Count > 1) problems.Add($"--service names several namespaces ({string.Join(", ", named)}); one LB Deployment serves one namespace");

@@ -20,7 +20,7 @@ public static partial class RunHost
     /// <param name="options">The checked flags.</param>
     /// <param name="cluster">The API server to watch; null with --objects.</param>
     /// <param name="watchedNamespace">The namespace the Services, the tuning ConfigMap and the password Secret live in.</param>
-    public static WebApplication Build(RunOptions options, ClusterEndpoint? cluster, string watchedNamespace)
+    public static WebApplication Build(RunOptions options, ClusterConnection? cluster, string watchedNamespace)
     {
         var builder = WebHostSetup.Create(options.Listen);
         // Withdraw, wait the grace period, then stop: the host must not give up before that sequence ends.

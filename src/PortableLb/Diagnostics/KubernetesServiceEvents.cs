@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 using PortableLb.Kubernetes;
-using PortableLb.Kubernetes.Models;
+using k8s.Models;
 using PortableLb.Model;
 using PortableLb.Reconcile;
 
@@ -23,10 +23,10 @@ public sealed partial class KubernetesServiceEvents(KubernetesClient client, str
         var now = _time.GetUtcNow();
         try
         {
-            await client.CreateAsync(Resources.Events, service.Namespace, new Event
+            await client.CreateAsync(Resources.Events, service.Namespace, new Eventsv1Event
             {
-                Metadata = new ObjectMeta { Name = $"{service.Name}.{now.ToUnixTimeMilliseconds():x}", Namespace = service.Namespace },
-                EventTime = now,
+                Metadata = new V1ObjectMeta { Name = $"{service.Name}.{now.ToUnixTimeMilliseconds():x}", NamespaceProperty = service.Namespace },
+                EventTime = now.UtcDateTime,
                 ReportingController = Controller,
                 ReportingInstance = instance,
                 Action = "Reconcile",
@@ -34,7 +34,7 @@ public sealed partial class KubernetesServiceEvents(KubernetesClient client, str
                 // The API caps a note at 1 kB.
                 Note = note.Length > 1000 ? note[..1000] : note,
                 Type = "Warning",
-                Regarding = new ObjectReference { ApiVersion = "v1", Kind = "Service", Namespace = service.Namespace, Name = service.Name },
+                Regarding = new V1ObjectReference { ApiVersion = "v1", Kind = "Service", NamespaceProperty = service.Namespace, Name = service.Name },
             }, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is KubernetesApiException or HttpRequestException or TimeoutException)

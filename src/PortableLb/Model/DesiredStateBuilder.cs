@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using PortableLb.Common;
 using PortableLb.Kubernetes;
-using PortableLb.Kubernetes.Models;
+using k8s.Models;
 using PortableLb.Sources;
 using PortableLb.Tuning;
 
@@ -32,7 +32,7 @@ public static partial class DesiredStateBuilder
     [GeneratedRegex(@"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\z")]
     private static partial Regex Dns1123Label();
 
-    public static bool IsServed(Service service) =>
+    public static bool IsServed(V1Service service) =>
         service.Spec is { Type: "LoadBalancer", LoadBalancerClass: LoadBalancerClass };
 
     public static BuildResult Build(ClusterSnapshot snapshot, TuningSettings tuning, NodeAddresses node, IReadOnlyCollection<ServiceName>? only = null)
@@ -56,7 +56,7 @@ public static partial class DesiredStateBuilder
         var reserved = new ProtectedAddresses(node, tuning.Bgp);
         var accepted = new List<ServicePlan>();
         var realServers = 0;
-        foreach (var service in served.OrderBy(s => s.Metadata?.CreationTimestamp ?? DateTimeOffset.MaxValue).ThenBy(s => s.Metadata?.Uid, StringComparer.Ordinal).ThenBy(s => ObjectKey.Of(s)))
+        foreach (var service in served.OrderBy(s => s.Metadata?.CreationTimestamp ?? DateTime.MaxValue).ThenBy(s => s.Metadata?.Uid, StringComparer.Ordinal).ThenBy(s => ObjectKey.Of(s)))
         {
             var plan = PlanService(snapshot, service, tuning, node, reserved, bgp is not null, errors, warnings);
             if (plan is null) continue;
@@ -114,7 +114,7 @@ public static partial class DesiredStateBuilder
     }
 
     private static ServicePlan? PlanService(
-        ClusterSnapshot snapshot, Service service, TuningSettings tuning, NodeAddresses node, ProtectedAddresses reserved, bool bgpEnabled,
+        ClusterSnapshot snapshot, V1Service service, TuningSettings tuning, NodeAddresses node, ProtectedAddresses reserved, bool bgpEnabled,
         List<ObjectError> errors, List<string> warnings)
     {
         var key = ObjectKey.Of(service);
@@ -183,9 +183,9 @@ public static partial class DesiredStateBuilder
         return plan;
     }
 
-    private static List<(ServicePort Port, Protocol Protocol, string Field)> ValidPorts(Service service, Action<string, string> problem)
+    private static List<(V1ServicePort Port, Protocol Protocol, string Field)> ValidPorts(V1Service service, Action<string, string> problem)
     {
-        var result = new List<(ServicePort, Protocol, string)>();
+        var result = new List<(V1ServicePort, Protocol, string)>();
         var seen = new HashSet<(int, Protocol)>();
         var ports = service.Spec?.Ports ?? [];
         if (ports.Count == 0) problem("spec.ports", "a LoadBalancer Service needs at least one port");
@@ -213,7 +213,7 @@ public static partial class DesiredStateBuilder
         return result;
     }
 
-    private static int PersistenceTimeout(Service service, VirtualServerSettings settings, Action<string, string> problem)
+    private static int PersistenceTimeout(V1Service service, VirtualServerSettings settings, Action<string, string> problem)
     {
         switch (service.Spec?.SessionAffinity)
         {

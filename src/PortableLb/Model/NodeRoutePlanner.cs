@@ -37,9 +37,9 @@ public static class NodeRoutePlanner
     {
         var errors = new List<ObjectError>();
         var lbPods = snapshot.Pods
-            .Where(p => p.Spec?.NodeName == nodeName && p.Metadata?.Labels?.GetValueOrDefault(KubernetesSource.LbPodLabelKey) == KubernetesSource.LbPodLabelValue)
-            .SelectMany(p => p.Addresses.Select(a => IpText.TryParseAddress(a, out var address)
-                ? (Address: address, Rank: Rank(p), Draining: p.IsReady && p.IsTerminating && draining?.Contains(PodKey(p)) == true)
+            .Where(p => p.Spec?.NodeName == nodeName && p.Metadata?.Labels.ValueOf(KubernetesSource.LbPodLabelKey) == KubernetesSource.LbPodLabelValue)
+            .SelectMany(p => p.Addresses().Select(a => IpText.TryParseAddress(a, out var address)
+                ? (Address: address, Rank: Rank(p), Draining: p.IsReady() && p.IsTerminating() && draining?.Contains(PodKey(p)) == true)
                 : default))
             .Where(p => p.Address is not null)
             .DistinctBy(p => p.Address)
@@ -71,10 +71,10 @@ public static class NodeRoutePlanner
     }
 
     /// <summary>How <paramref name="pod"/> is named in the draining set: "namespace/name".</summary>
-    public static string PodKey(PortableLb.Kubernetes.Models.Pod pod) => $"{pod.Metadata?.Namespace}/{pod.Metadata?.Name}";
+    public static string PodKey(k8s.Models.V1Pod pod) => $"{pod.Metadata?.NamespaceProperty}/{pod.Metadata?.Name}";
 
     /// <summary>0: ready and staying; 1: ready but terminating; 2: not ready.</summary>
-    private static int Rank(PortableLb.Kubernetes.Models.Pod pod) => !pod.IsReady ? 2 : pod.IsTerminating ? 1 : 0;
+    private static int Rank(k8s.Models.V1Pod pod) => !pod.IsReady() ? 2 : pod.IsTerminating() ? 1 : 0;
 
     private sealed class AddressComparer : IComparer<IPAddress>
     {

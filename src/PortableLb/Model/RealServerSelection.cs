@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using PortableLb.Common;
 using PortableLb.Kubernetes;
-using PortableLb.Kubernetes.Models;
+using k8s.Models;
 using PortableLb.Sources;
 
 namespace PortableLb.Model;
@@ -21,7 +21,7 @@ public static class RealServerSelection
 
     /// <summary>Endpoints that can serve, de-duplicated by address and port; a ready copy beats a terminating one.</summary>
     public static List<EndpointCandidate> Candidates(
-        ClusterSnapshot snapshot, ServiceName service, ServicePort servicePort, Protocol protocol, int servicePortCount,
+        ClusterSnapshot snapshot, ServiceName service, V1ServicePort servicePort, Protocol protocol, int servicePortCount,
         AddressFamily family, ICollection<ObjectError> errors)
     {
         var byAddress = new Dictionary<(IPAddress, int), EndpointCandidate>();
@@ -48,14 +48,14 @@ public static class RealServerSelection
     /// </summary>
     private sealed class ParsedEndpoints
     {
-        private static readonly ConditionalWeakTable<EndpointSlice, ParsedEndpoints> Cache = [];
+        private static readonly ConditionalWeakTable<V1EndpointSlice, ParsedEndpoints> Cache = [];
 
         public List<(IPAddress Address, bool Ready)> Serving { get; } = [];
         public List<ObjectError> Errors { get; } = [];
 
-        public static ParsedEndpoints Of(EndpointSlice slice) => Cache.GetValue(slice, Parse);
+        public static ParsedEndpoints Of(V1EndpointSlice slice) => Cache.GetValue(slice, Parse);
 
-        private static ParsedEndpoints Parse(EndpointSlice slice)
+        private static ParsedEndpoints Parse(V1EndpointSlice slice)
         {
             var result = new ParsedEndpoints();
             var family = slice.AddressType == "IPv6" ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork;
@@ -87,7 +87,7 @@ public static class RealServerSelection
     /// Ready endpoints serve. Terminating ones that still serve are kept so they can drain; the rest are left out.
     /// A missing condition takes the API's documented default: ready unless said otherwise, serving like ready.
     /// </summary>
-    public static bool CanServe(Endpoint endpoint, out bool ready)
+    public static bool CanServe(V1Endpoint endpoint, out bool ready)
     {
         var conditions = endpoint.Conditions;
         ready = conditions?.Ready ?? true;
@@ -100,7 +100,7 @@ public static class RealServerSelection
     /// The slice port for a Service port: the one with the same name and protocol (the endpoint controller has
     /// already resolved named targetPorts per pod). A slice with a single unnamed port matches a single-port Service.
     /// </summary>
-    public static int? MatchingPort(EndpointSlice slice, ServicePort servicePort, Protocol protocol, int servicePortCount)
+    public static int? MatchingPort(V1EndpointSlice slice, V1ServicePort servicePort, Protocol protocol, int servicePortCount)
     {
         var ports = slice.Ports ?? [];
         var name = servicePort.Name ?? "";

@@ -1,6 +1,6 @@
 using System.Net;
 using PortableLb.Common;
-using PortableLb.Kubernetes.Models;
+using k8s.Models;
 
 namespace PortableLb.Model;
 
@@ -20,7 +20,7 @@ public static class ServiceAddresses
     /// <summary>The most addresses one Service may list: each becomes virtual servers, routes and announcements.</summary>
     public const int MaxAddresses = 64;
 
-    public static IReadOnlyList<ServiceAddress> Resolve(Service service, ProtectedAddresses reserved, Action<string, string> error)
+    public static IReadOnlyList<ServiceAddress> Resolve(V1Service service, ProtectedAddresses reserved, Action<string, string> error)
     {
         if (service.Metadata?.Annotations?.TryGetValue(Annotation, out var annotation) == true)
         {

@@ -1,3 +1,4 @@
+using PortableLb.Kubernetes;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using PortableLb.Apply;
@@ -84,7 +85,7 @@ public sealed partial class NodeRoutesLoop(
     private (IReadOnlySet<string> Draining, DateTimeOffset? Ends) Draining(ClusterSnapshot snapshot)
     {
         var now = time.GetUtcNow();
-        var terminating = snapshot.Pods.Where(p => p.Spec?.NodeName == nodeName && p.IsTerminating).Select(NodeRoutePlanner.PodKey).ToHashSet();
+        var terminating = snapshot.Pods.Where(p => p.Spec?.NodeName == nodeName && p.IsTerminating()).Select(NodeRoutePlanner.PodKey).ToHashSet();
         foreach (var gone in _terminatingSince.Keys.Where(k => !terminating.Contains(k)).ToList()) _terminatingSince.Remove(gone);
         foreach (var pod in terminating) _terminatingSince.TryAdd(pod, now);
         var draining = _terminatingSince.Where(p => now - p.Value < DrainTime).ToList();

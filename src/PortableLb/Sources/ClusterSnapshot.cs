@@ -1,5 +1,6 @@
 using PortableLb.Kubernetes;
-using PortableLb.Kubernetes.Models;
+using k8s;
+using k8s.Models;
 
 namespace PortableLb.Sources;
 
@@ -9,9 +10,9 @@ namespace PortableLb.Sources;
 /// </summary>
 public sealed class ClusterSnapshot
 {
-    private readonly ILookup<(string Namespace, string Service), EndpointSlice> _slicesByService;
+    private readonly ILookup<(string Namespace, string Service), V1EndpointSlice> _slicesByService;
 
-    public ClusterSnapshot(IEnumerable<Service> services, IEnumerable<EndpointSlice> endpointSlices, IEnumerable<ConfigMap>? configMaps = null, IEnumerable<Secret>? secrets = null, IEnumerable<Pod>? pods = null)
+    public ClusterSnapshot(IEnumerable<V1Service> services, IEnumerable<V1EndpointSlice> endpointSlices, IEnumerable<V1ConfigMap>? configMaps = null, IEnumerable<V1Secret>? secrets = null, IEnumerable<V1Pod>? pods = null)
     {
         Pods = (pods ?? []).ToList();
         Services = services.ToList();
@@ -19,30 +20,30 @@ public sealed class ClusterSnapshot
         ConfigMaps = (configMaps ?? []).ToList();
         Secrets = (secrets ?? []).ToList();
         _slicesByService = EndpointSlices
-            .Where(s => s.Metadata?.Labels?.ContainsKey(EndpointSlice.ServiceNameLabel) == true)
-            .ToLookup(s => (NamespaceOf(s), s.Metadata!.Labels![EndpointSlice.ServiceNameLabel]));
+            .Where(s => s.Metadata?.Labels?.ContainsKey(KubernetesModels.ServiceNameLabel) == true)
+            .ToLookup(s => (NamespaceOf(s), s.Metadata!.Labels![KubernetesModels.ServiceNameLabel]));
     }
 
     public static ClusterSnapshot Empty { get; } = new([], []);
 
-    public IReadOnlyList<Service> Services { get; }
-    public IReadOnlyList<EndpointSlice> EndpointSlices { get; }
-    public IReadOnlyList<ConfigMap> ConfigMaps { get; }
+    public IReadOnlyList<V1Service> Services { get; }
+    public IReadOnlyList<V1EndpointSlice> EndpointSlices { get; }
+    public IReadOnlyList<V1ConfigMap> ConfigMaps { get; }
 
     /// <summary>Only the BGP password Secret, when one is named: nothing else is watched or kept.</summary>
-    public IReadOnlyList<Secret> Secrets { get; }
+    public IReadOnlyList<V1Secret> Secrets { get; }
 
     /// <summary>The LB pods `node-routes` watches (those on its node); empty for `run` and `render`.</summary>
-    public IReadOnlyList<Pod> Pods { get; }
+    public IReadOnlyList<V1Pod> Pods { get; }
 
     /// <summary>The slices labelled kubernetes.io/service-name=name in the Service's namespace.</summary>
-    public IEnumerable<EndpointSlice> SlicesFor(string @namespace, string serviceName) => _slicesByService[(@namespace, serviceName)];
+    public IEnumerable<V1EndpointSlice> SlicesFor(string @namespace, string serviceName) => _slicesByService[(@namespace, serviceName)];
 
-    public ConfigMap? FindConfigMap(string @namespace, string name) =>
+    public V1ConfigMap? FindConfigMap(string @namespace, string name) =>
         ConfigMaps.LastOrDefault(c => NamespaceOf(c) == @namespace && c.Metadata?.Name == name);
 
-    public Secret? FindSecret(string @namespace, string name) =>
+    public V1Secret? FindSecret(string @namespace, string name) =>
         Secrets.LastOrDefault(s => NamespaceOf(s) == @namespace && s.Metadata?.Name == name);
 
-    private static string NamespaceOf(IKubernetesObject obj) => ObjectKey.Of(obj).Namespace;
+    private static string NamespaceOf(IKubernetesObject<V1ObjectMeta> obj) => ObjectKey.Of(obj).Namespace;
 }

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 using PortableLb.Kubernetes;
-using PortableLb.Kubernetes.Models;
+using k8s.Models;
 
 namespace PortableLb.Sources;
 
@@ -27,16 +27,16 @@ public sealed record KubernetesSourceOptions(string Namespace, string? ServiceLa
 /// </summary>
 public sealed class KubernetesSource : IClusterSource
 {
-    private readonly Informer<Service> _services;
+    private readonly Informer<V1Service> _services;
     /// <summary>The label every LB pod carries (manifests/base: the Deployment's pod template).</summary>
     public const string LbPodLabelKey = "app.kubernetes.io/name";
 
     public const string LbPodLabelValue = "portable-lb";
 
-    private readonly Informer<EndpointSlice>? _slices;
-    private readonly Informer<Pod>? _pods;
-    private readonly Informer<ConfigMap>? _tuning;
-    private readonly Informer<Secret>? _password;
+    private readonly Informer<V1EndpointSlice>? _slices;
+    private readonly Informer<V1Pod>? _pods;
+    private readonly Informer<V1ConfigMap>? _tuning;
+    private readonly Informer<V1Secret>? _password;
 
     private readonly TimeProvider _time;
 
@@ -44,26 +44,26 @@ public sealed class KubernetesSource : IClusterSource
     {
         _time = time ?? TimeProvider.System;
         var informer = options.Informer with { Namespace = options.Namespace };
-        _services = new Informer<Service>(client, Resources.Services, informer with { Selectors = new ListOptions(options.ServiceLabelSelector) }, loggers.CreateLogger("PortableLb.Informer.Services"), time);
+        _services = new Informer<V1Service>(client, Resources.Services, informer with { Selectors = new ListOptions(options.ServiceLabelSelector) }, loggers.CreateLogger("PortableLb.Informer.Services"), time);
         if (options.WatchEndpointSlices)
         {
             // Only slices that belong to some Service: the label the EndpointSlice controller always sets.
-            _slices = new Informer<EndpointSlice>(client, Resources.EndpointSlices, informer with { Selectors = new ListOptions(EndpointSlice.ServiceNameLabel) }, loggers.CreateLogger("PortableLb.Informer.EndpointSlices"), time);
+            _slices = new Informer<V1EndpointSlice>(client, Resources.EndpointSlices, informer with { Selectors = new ListOptions(KubernetesModels.ServiceNameLabel) }, loggers.CreateLogger("PortableLb.Informer.EndpointSlices"), time);
             _slices.Changed += Changes.Set;
         }
         if (options.LbPodsOnNode is { } node)
         {
-            _pods = new Informer<Pod>(client, Resources.Pods, informer with { Selectors = new ListOptions($"{LbPodLabelKey}={LbPodLabelValue}", FieldSelector: $"spec.nodeName={node}") }, loggers.CreateLogger("PortableLb.Informer.Pods"), time);
+            _pods = new Informer<V1Pod>(client, Resources.Pods, informer with { Selectors = new ListOptions($"{LbPodLabelKey}={LbPodLabelValue}", FieldSelector: $"spec.nodeName={node}") }, loggers.CreateLogger("PortableLb.Informer.Pods"), time);
             _pods.Changed += Changes.Set;
         }
         if (options.TuningConfigMap is { } name)
         {
-            _tuning = new Informer<ConfigMap>(client, Resources.ConfigMaps, informer with { Selectors = new ListOptions(FieldSelector: $"metadata.name={name}") }, loggers.CreateLogger("PortableLb.Informer.ConfigMaps"), time);
+            _tuning = new Informer<V1ConfigMap>(client, Resources.ConfigMaps, informer with { Selectors = new ListOptions(FieldSelector: $"metadata.name={name}") }, loggers.CreateLogger("PortableLb.Informer.ConfigMaps"), time);
             _tuning.Changed += Changes.Set;
         }
         if (options.BgpPasswordSecret is { } secret)
         {
-            _password = new Informer<Secret>(client, Resources.Secrets, informer with { Selectors = new ListOptions(FieldSelector: $"metadata.name={secret}") }, loggers.CreateLogger("PortableLb.Informer.Secrets"), time);
+            _password = new Informer<V1Secret>(client, Resources.Secrets, informer with { Selectors = new ListOptions(FieldSelector: $"metadata.name={secret}") }, loggers.CreateLogger("PortableLb.Informer.Secrets"), time);
             _password.Changed += Changes.Set;
         }
         _services.Changed += Changes.Set;

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
-using PortableLb.Kubernetes.Models;
+using k8s;
+using k8s.Models;
 
 namespace PortableLb.Sources;
 
@@ -121,7 +122,7 @@ public sealed partial class ManifestFolderSource(IReadOnlyList<string> paths, IL
         }
     }
 
-    private static IReadOnlyList<IKubernetesObject> Objects(ClusterSnapshot snapshot) =>
+    private static IReadOnlyList<IKubernetesObject<V1ObjectMeta>> Objects(ClusterSnapshot snapshot) =>
         [.. snapshot.Services, .. snapshot.EndpointSlices, .. snapshot.ConfigMaps, .. snapshot.Secrets, .. snapshot.Pods];
 
     private static (long, DateTime) Stamp(string file)
@@ -130,7 +131,7 @@ public sealed partial class ManifestFolderSource(IReadOnlyList<string> paths, IL
         return info.Exists ? (info.Length, info.LastWriteTimeUtc) : (-1, default);
     }
 
-    private sealed record FileState((long Length, DateTime Written) Stamp, IReadOnlyList<IKubernetesObject> Objects, IReadOnlyList<ManifestError> Errors);
+    private sealed record FileState((long Length, DateTime Written) Stamp, IReadOnlyList<IKubernetesObject<V1ObjectMeta>> Objects, IReadOnlyList<ManifestError> Errors);
 
     /// <summary>One FileSystemWatcher per watched folder (a file is watched through its folder).</summary>
     private sealed class WatcherSet : IDisposable

@@ -2,7 +2,9 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using PortableLb.Common;
-using PortableLb.Kubernetes.Models;
+using k8s;
+using PortableLb.Kubernetes;
+using k8s.Models;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -35,7 +37,7 @@ public static partial class ManifestReader
 
     public static ManifestSet ReadPaths(IEnumerable<string> paths)
     {
-        var objects = new List<IKubernetesObject>();
+        var objects = new List<IKubernetesObject<V1ObjectMeta>>();
         var errors = new List<ManifestError>();
         var warnings = new List<ManifestError>();
         var documents = 0;
@@ -66,7 +68,7 @@ public static partial class ManifestReader
     }
 
     /// <summary>What reading has found so far.</summary>
-    private sealed record Found(List<IKubernetesObject> Objects, List<ManifestError> Errors, List<ManifestError> Warnings);
+    private sealed record Found(List<IKubernetesObject<V1ObjectMeta>> Objects, List<ManifestError> Errors, List<ManifestError> Warnings);
 
     public static IEnumerable<string> ExpandPaths(IEnumerable<string> paths, ICollection<ManifestError> errors)
     {
@@ -159,13 +161,13 @@ public static partial class ManifestReader
 
         try
         {
-            IKubernetesObject? parsed = (apiVersion, kind) switch
+            IKubernetesObject<V1ObjectMeta>? parsed = (apiVersion, kind) switch
             {
-                ("v1", "Service") => obj.Deserialize(KubernetesJsonContext.Default.Service),
-                ("discovery.k8s.io/v1", "EndpointSlice") => obj.Deserialize(KubernetesJsonContext.Default.EndpointSlice),
-                ("v1", "ConfigMap") => obj.Deserialize(KubernetesJsonContext.Default.ConfigMap),
-                ("v1", "Secret") => obj.Deserialize(KubernetesJsonContext.Default.Secret),
-                ("v1", "Pod") => obj.Deserialize(KubernetesJsonContext.Default.Pod),
+                ("v1", "Service") => obj.Deserialize(KubernetesJsonContext.Default.V1Service),
+                ("discovery.k8s.io/v1", "EndpointSlice") => obj.Deserialize(KubernetesJsonContext.Default.V1EndpointSlice),
+                ("v1", "ConfigMap") => obj.Deserialize(KubernetesJsonContext.Default.V1ConfigMap),
+                ("v1", "Secret") => obj.Deserialize(KubernetesJsonContext.Default.V1Secret),
+                ("v1", "Pod") => obj.Deserialize(KubernetesJsonContext.Default.V1Pod),
                 _ => null,
             };
             if (parsed is null)

@@ -1,4 +1,5 @@
-using PortableLb.Kubernetes.Models;
+using k8s;
+using k8s.Models;
 
 namespace PortableLb.Sources;
 
@@ -14,10 +15,10 @@ public sealed record ManifestSet(ClusterSnapshot Snapshot, IReadOnlyList<Manifes
     /// <summary>Objects skipped on purpose but worth a word: a kind PortableLb reads, in an apiVersion it does not.</summary>
     public IReadOnlyList<ManifestError> Warnings { get; init; } = [];
 
-    public static ManifestSet From(IEnumerable<IKubernetesObject> objects, IReadOnlyList<ManifestError> errors, int documents)
+    public static ManifestSet From(IEnumerable<IKubernetesObject<V1ObjectMeta>> objects, IReadOnlyList<ManifestError> errors, int documents)
     {
         // Like `kubectl apply` of the same object twice, the last document wins.
-        var latest = new Dictionary<Kubernetes.ObjectKey, IKubernetesObject>();
+        var latest = new Dictionary<Kubernetes.ObjectKey, IKubernetesObject<V1ObjectMeta>>();
         var order = new List<Kubernetes.ObjectKey>();
         foreach (var obj in objects)
         {
@@ -27,7 +28,7 @@ public sealed record ManifestSet(ClusterSnapshot Snapshot, IReadOnlyList<Manifes
         }
         var ordered = order.Select(k => latest[k]).ToList();
         return new ManifestSet(
-            new ClusterSnapshot(ordered.OfType<Service>(), ordered.OfType<EndpointSlice>(), ordered.OfType<ConfigMap>(), ordered.OfType<Secret>(), ordered.OfType<Pod>()),
+            new ClusterSnapshot(ordered.OfType<V1Service>(), ordered.OfType<V1EndpointSlice>(), ordered.OfType<V1ConfigMap>(), ordered.OfType<V1Secret>(), ordered.OfType<V1Pod>()),
             errors,
             documents);
     }

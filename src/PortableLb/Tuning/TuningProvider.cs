@@ -1,3 +1,4 @@
+using PortableLb.Kubernetes;
 using PortableLb.Sources;
 
 namespace PortableLb.Tuning;
@@ -92,7 +93,7 @@ public sealed class ConfigMapTuning(string @namespace, string name) : LastGoodTu
     public const string Key = "config.yaml";
 
     protected override (string? Text, string Source) Read(ClusterSnapshot snapshot) =>
-        (snapshot.FindConfigMap(@namespace, name)?.Data?.GetValueOrDefault(Key), $"ConfigMap {@namespace}/{name} data[{Key}]");
+        (snapshot.FindConfigMap(@namespace, name)?.Data.ValueOf(Key), $"ConfigMap {@namespace}/{name} data[{Key}]");
 }
 
 /// <summary>A fixed text: the tuning of the example built into the binary.</summary>
@@ -135,11 +136,11 @@ public sealed class BgpPasswordTuning(ITuningProvider inner, string @namespace, 
         return (withPassword, [.. errors, new TuningError(source, problem.Value.Field, $"{problem.Value.Message}; {kept}")]);
     }
 
-    private static (string? Password, (string Field, string Message)? Problem) Read(Kubernetes.Models.Secret? secret)
+    private static (string? Password, (string Field, string Message)? Problem) Read(k8s.Models.V1Secret? secret)
     {
         if (secret is null) return (null, ("metadata.name", "no such Secret"));
         string? text = null;
-        if (secret.Data?.GetValueOrDefault(Key) is { } bytes)
+        if (secret.Data.ValueOf(Key) is { } bytes)
         {
             try
             {
@@ -150,7 +151,7 @@ public sealed class BgpPasswordTuning(ITuningProvider inner, string @namespace, 
                 return (null, ($"data[{Key}]", "is not UTF-8 text"));
             }
         }
-        text ??= secret.StringData?.GetValueOrDefault(Key);
+        text ??= secret.StringData.ValueOf(Key);
         if (text is null) return (null, ($"data[{Key}]", "is missing"));
         // A trailing newline is what `kubectl create secret --from-file` of an echo'd file carries; it is never meant.
         text = text.TrimEnd('\n', '\r');

@@ -5,7 +5,9 @@ using System.Net;
 using PortableLb.IntegrationTests.Kubernetes;
 using PortableLb.Testing.FakeApi;
 using PortableLb.Testing.Manifests;
-using K8s = PortableLb.Kubernetes.Models;
+using k8s.Models;
+using PortableLb.Kubernetes;
+using Resources = PortableLb.Kubernetes.Resources;
 
 namespace PortableLb.IntegrationTests.Cluster;
 
@@ -200,34 +202,34 @@ public sealed class ClusterLab : IAsyncDisposable
         // The user's edits (README: Install): the route reflector in bgp.peers, and the thesis' scheduler for its Service.
         tuning = tuning.Replace("peers: []", $"peers: [\"{RouteReflector}\"]", StringComparison.Ordinal)
             + $"services:\n  {Namespace}/thesis: {{scheduler: lc}}\n";
-        api.Store.Apply(PortableLb.Kubernetes.Resources.ConfigMaps, new K8s.ConfigMap
+        api.Store.Apply(Resources.ConfigMaps, new V1ConfigMap
         {
-            Metadata = new K8s.ObjectMeta { Name = "portable-lb-tuning", Namespace = Namespace },
+            Metadata = new V1ObjectMeta { Name = "portable-lb-tuning", NamespaceProperty = Namespace },
             Data = new Dictionary<string, string> { ["config.yaml"] = tuning },
         });
-        AddService(api, "web", new K8s.ServiceSpec { LoadBalancerIP = Vip }, annotations: null);
-        AddService(api, "thesis", new K8s.ServiceSpec(), new Dictionary<string, string> { ["portable-lb.io/addresses"] = ThesisPrefix });
+        AddService(api, "web", new V1ServiceSpec { LoadBalancerIP = Vip }, annotations: null);
+        AddService(api, "thesis", new V1ServiceSpec(), new Dictionary<string, string> { ["portable-lb.io/addresses"] = ThesisPrefix });
         SetEndpoints(api, "web", WebPods.Select(w => w.Ip));
         SetEndpoints(api, "thesis", WebPods.Select(w => w.Ip));
     }
 
-    private static void AddService(FakeApiServer api, string name, K8s.ServiceSpec spec, Dictionary<string, string>? annotations) =>
-        api.Store.Apply(PortableLb.Kubernetes.Resources.Services, new K8s.Service
+    private static void AddService(FakeApiServer api, string name, V1ServiceSpec spec, Dictionary<string, string>? annotations) =>
+        api.Store.Apply(Resources.Services, new V1Service
         {
-            Metadata = new K8s.ObjectMeta { Name = name, Namespace = Namespace, Annotations = annotations },
-            Spec = spec with { Type = "LoadBalancer", LoadBalancerClass = "portable-lb.io/ipvs", Ports = [new K8s.ServicePort { Name = "http", Port = 80 }] },
+            Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = Namespace, Annotations = annotations },
+            Spec = spec with { Type = "LoadBalancer", LoadBalancerClass = "portable-lb.io/ipvs", Ports = [new V1ServicePort { Name = "http", Port = 80 }] },
         });
 
     /// <summary>A Service's endpoints, as the EndpointSlice controller would publish them: these addresses, ready or not.</summary>
     public void SetEndpoints(string service, IEnumerable<string> addresses, bool ready = true) => SetEndpoints(Api, service, addresses, ready);
 
     private static void SetEndpoints(FakeApiServer api, string service, IEnumerable<string> addresses, bool ready = true) =>
-        api.Store.Apply(PortableLb.Kubernetes.Resources.EndpointSlices, new K8s.EndpointSlice
+        api.Store.Apply(Resources.EndpointSlices, new V1EndpointSlice
         {
-            Metadata = new K8s.ObjectMeta { Name = $"{service}-1", Namespace = Namespace, Labels = new Dictionary<string, string> { [K8s.EndpointSlice.ServiceNameLabel] = service } },
+            Metadata = new V1ObjectMeta { Name = $"{service}-1", NamespaceProperty = Namespace, Labels = new Dictionary<string, string> { [KubernetesModels.ServiceNameLabel] = service } },
             AddressType = "IPv4",
-            Ports = [new K8s.EndpointPort { Name = "http", Port = 80 }],
-            Endpoints = addresses.Select(ip => new K8s.Endpoint { Addresses = [ip], Conditions = new K8s.EndpointConditions { Ready = ready, Serving = ready } }).ToList(),
+            Ports = [new Discoveryv1EndpointPort { Name = "http", Port = 80 }],
+            Endpoints = addresses.Select(ip => new V1Endpoint { Addresses = [ip], Conditions = new V1EndpointConditions { Ready = ready, Serving = ready } }).ToList(),
         });
 
     /// <summary>
@@ -303,7 +305,7 @@ public sealed class ClusterLab : IAsyncDisposable
         {
             _lbPods.TryRemove(pod.Name, out _);
             _reported.Remove(pod.Name);
-            Api.Store.Delete(PortableLb.Kubernetes.Resources.Pods, Namespace, pod.Name);
+            Api.Store.Delete(Resources.Pods, Namespace, pod.Name);
         }
         return report;
     }
@@ -340,17 +342,17 @@ public sealed class ClusterLab : IAsyncDisposable
                 {
                     if (!_lbPods.ContainsKey(pod.Name) || (_reported.TryGetValue(pod.Name, out var was) && was == ready)) continue;
                     _reported[pod.Name] = ready;
-                    Api.Store.Apply(PortableLb.Kubernetes.Resources.Pods, new K8s.Pod
+                    Api.Store.Apply(Resources.Pods, new V1Pod
                     {
-                        Metadata = new K8s.ObjectMeta
+                        Metadata = new V1ObjectMeta
                         {
                             Name = pod.Name,
-                            Namespace = Namespace,
+                            NamespaceProperty = Namespace,
                             Labels = new Dictionary<string, string> { ["app.kubernetes.io/name"] = "portable-lb" },
-                            DeletionTimestamp = _terminating.Contains(pod.Name) ? DateTimeOffset.UtcNow : null,
+                            DeletionTimestamp = _terminating.Contains(pod.Name) ? DateTime.UtcNow : null,
                         },
-                        Spec = new K8s.PodSpec { NodeName = pod.Node.Name },
-                        Status = new K8s.PodStatus { PodIP = pod.Ip, Conditions = [new K8s.PodCondition("Ready", ready ? "True" : "False")] },
+                        Spec = new V1PodSpec { NodeName = pod.Node.Name },
+                        Status = new V1PodStatus { PodIP = pod.Ip, Conditions = [new V1PodCondition { Type = "Ready", Status = ready ? "True" : "False" }] },
                     });
                 }
             }

@@ -1,5 +1,5 @@
 using PortableLb.Kubernetes;
-using PortableLb.Kubernetes.Models;
+using k8s.Models;
 using PortableLb.Testing.FakeApi;
 
 namespace PortableLb.IntegrationTests.Controller;
@@ -21,9 +21,9 @@ public sealed class RunWithApiServerTests
             server.Store.Apply(Resources.Services, TestObjects.Service("web", address: "192.0.2.10"));
             server.Store.Apply(Resources.EndpointSlices, TestObjects.Slice("web-1", "web", 2));
             server.Store.Apply(Resources.Services, TestObjects.Service("broken", address: "192.0.2.300"));
-            server.Store.Apply(Resources.ConfigMaps, new ConfigMap
+            server.Store.Apply(Resources.ConfigMaps, new V1ConfigMap
             {
-                Metadata = new ObjectMeta { Name = "portable-lb-config", Namespace = "default" },
+                Metadata = new V1ObjectMeta { Name = "portable-lb-config", NamespaceProperty = "default" },
                 Data = new Dictionary<string, string> { ["config.yaml"] = "virtualServer: {scheduler: wrr}\n" },
             });
             var kubeconfig = Path.Combine(folder, "kubeconfig");

@@ -1,7 +1,7 @@
-using System.Net;
 using System.Text;
 using PortableLb.Testing.FakeApi;
 using PortableLb.Kubernetes;
+using k8s.Authentication;
 using PortableLb.Kubernetes.Config;
 
 namespace PortableLb.IntegrationTests.Kubernetes;
@@ -26,9 +26,9 @@ public sealed class AuthenticationTests
         Directory.Delete(_folder, recursive: true);
     }
 
-    private static async Task<int> CountServices(ClusterEndpoint endpoint, CancellationToken cancellationToken)
+    private static async Task<int> CountServices(ClusterConnection connection, CancellationToken cancellationToken)
     {
-        using var client = new KubernetesClient(endpoint);
+        using var client = new KubernetesClient(connection);
         var list = await client.ListAsync(Resources.Services, "default", new ListOptions(), null, cancellationToken);
         return list.Items?.Count ?? 0;
     }
@@ -66,7 +66,7 @@ public sealed class AuthenticationTests
     });
 
     [Test]
-    public async Task In_cluster_configuration_trusts_the_mounted_CA_and_picks_up_a_rotated_token(CancellationToken cancellationToken)
+    public async Task In_cluster_configuration_trusts_the_mounted_CA_and_reads_the_token_file(CancellationToken cancellationToken)
     {
         await using var server = await TlsServer("token-1");
         server.Store.Apply(Resources.Services, TestObjects.Service("web"));
@@ -74,29 +74,31 @@ public sealed class AuthenticationTests
         await File.WriteAllTextAsync(Path.Combine(_folder, "token"), "token-1\n", cancellationToken);
         await File.WriteAllTextAsync(Path.Combine(_folder, "namespace"), "default", cancellationToken);
         var environment = new Dictionary<string, string?> { ["KUBERNETES_SERVICE_HOST"] = "127.0.0.1", ["KUBERNETES_SERVICE_PORT"] = server.Address.Port.ToString() };
-        var time = new ManualTime(DateTimeOffset.UtcNow);
 
-        var endpoint = ClusterConfig.Load(null, null, time, environment, _folder);
-        Assert.That((endpoint.Source, endpoint.Namespace), Is.EqualTo(("in-cluster service account", "default")));
-        using var client = new KubernetesClient(endpoint);
+        var connection = ClusterConfig.Load(null, null, environment, _folder);
+        Assert.That((connection.Source, connection.Namespace), Is.EqualTo(("in-cluster service account", "default")));
+        // The kubelet rotates a projected token hourly; the package's TokenFileAuth re-reads the file every minute.
+        Assert.That(connection.Configuration.TokenProvider, Is.TypeOf<TokenFileAuth>());
+        using var client = new KubernetesClient(connection);
         Assert.That((await client.ListAsync(Resources.Services, "default", new ListOptions(), null, cancellationToken)).Items, Has.Count.EqualTo(1));
+    }
 
-        // The kubelet rotates the token; the old one stops working at once.
-        await File.WriteAllTextAsync(Path.Combine(_folder, "token"), "token-2\n", cancellationToken);
-        server.SetTokens("token-2");
-        var stale = Assert.ThrowsAsync<KubernetesApiException>(() => client.ListAsync(Resources.Services, "default", new ListOptions(), null, cancellationToken));
-        Assert.That(stale!.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized), "within the minute the cached token is still used");
-        time.Advance(TimeSpan.FromSeconds(61));
-        Assert.That((await client.ListAsync(Resources.Services, "default", new ListOptions(), null, cancellationToken)).Items, Has.Count.EqualTo(1));
+    [Test]
+    public async Task In_cluster_configuration_without_a_token_file_names_the_file()
+    {
+        await File.WriteAllTextAsync(Path.Combine(_folder, "ca.crt"), _pki.AuthorityPem);
+        var environment = new Dictionary<string, string?> { ["KUBERNETES_SERVICE_HOST"] = "127.0.0.1" };
+        Assert.That(() => ClusterConfig.Load(null, null, environment, _folder),
+            Throws.TypeOf<KubernetesConfigException>().With.Message.Contains(Path.Combine(_folder, "token")).And.Message.Contains("automountServiceAccountToken"));
     }
 
     [Test]
     public async Task A_kubeconfig_with_a_token_and_inline_CA_works_and_the_context_sets_the_namespace(CancellationToken cancellationToken)
     {
         await using var server = await TlsServer("kubeconfig-token");
-        var endpoint = ClusterConfig.Load(Kubeconfig(server, "      token: kubeconfig-token"), null, TimeProvider.System);
-        Assert.That(endpoint.Namespace, Is.EqualTo("shop"));
-        Assert.That(await CountServices(endpoint, cancellationToken), Is.Zero);
+        var connection = ClusterConfig.Load(Kubeconfig(server, "      token: kubeconfig-token"), null);
+        Assert.That(connection.Namespace, Is.EqualTo("shop"));
+        Assert.That(await CountServices(connection, cancellationToken), Is.Zero);
     }
 
     [Test]
@@ -104,8 +106,8 @@ public sealed class AuthenticationTests
     {
         using var otherPki = new TestPki();
         await using var server = await FakeApiServer.StartAsync(new FakeApiServerOptions { Tokens = ["t"], ServerCertificate = otherPki.Server });
-        var endpoint = ClusterConfig.Load(Kubeconfig(server, "      token: t"), null, TimeProvider.System);
-        Assert.That(async () => await CountServices(endpoint, cancellationToken), Throws.InstanceOf<HttpRequestException>());
+        var connection = ClusterConfig.Load(Kubeconfig(server, "      token: t"), null);
+        Assert.That(async () => await CountServices(connection, cancellationToken), Throws.InstanceOf<HttpRequestException>());
     }
 
     [Test]
@@ -114,8 +116,8 @@ public sealed class AuthenticationTests
         await using var server = await TlsServer();
         await File.WriteAllTextAsync(Path.Combine(_folder, "client.crt"), _pki.ClientCertificatePem, cancellationToken);
         await File.WriteAllTextAsync(Path.Combine(_folder, "client.key"), _pki.ClientKeyPem, cancellationToken);
-        var endpoint = ClusterConfig.Load(Kubeconfig(server, "      client-certificate: client.crt\n      client-key: client.key"), null, TimeProvider.System);
-        Assert.That(await CountServices(endpoint, cancellationToken), Is.Zero);
+        var connection = ClusterConfig.Load(Kubeconfig(server, "      client-certificate: client.crt\n      client-key: client.key"), null);
+        Assert.That(await CountServices(connection, cancellationToken), Is.Zero);
     }
 
     [Test]
@@ -123,13 +125,16 @@ public sealed class AuthenticationTests
     {
         await using var server = await TlsServer();
         string B64(string pem) => Convert.ToBase64String(Encoding.UTF8.GetBytes(pem));
-        var endpoint = ClusterConfig.Load(Kubeconfig(server, $"      client-certificate-data: {B64(_pki.ClientCertificatePem)}\n      client-key-data: {B64(_pki.ClientKeyPem)}"), null, TimeProvider.System);
-        Assert.That(await CountServices(endpoint, cancellationToken), Is.Zero);
+        var connection = ClusterConfig.Load(Kubeconfig(server, $"      client-certificate-data: {B64(_pki.ClientCertificatePem)}\n      client-key-data: {B64(_pki.ClientKeyPem)}"), null);
+        Assert.That(await CountServices(connection, cancellationToken), Is.Zero);
     }
 
-    [Test]
-    public async Task An_exec_plugin_token_is_cached_until_it_expires(CancellationToken cancellationToken)
+    /// <summary>The package runs the plugin once to build the configuration and again for the first request.</summary>
+    [TestCase(600, 2, TestName = "An exec plugin's token is reused while it is valid")]
+    [TestCase(20, 4, TestName = "An exec plugin runs again once its token is within 30 s of expiring")]
+    public async Task An_exec_plugin_token_is_cached_until_it_nears_expiry(int validSeconds, int expectedRuns)
     {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await using var server = await TlsServer("from-exec");
         var runs = Path.Combine(_folder, "runs");
         var plugin = Path.Combine(_folder, "credential-plugin.sh");
@@ -138,32 +143,30 @@ public sealed class AuthenticationTests
             echo run >> {{{runs}}}
             [ -n "$KUBERNETES_EXEC_INFO" ] || exit 3
             echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"from-exec","expirationTimestamp":"'"$EXPIRES"'"}}'
-            """, cancellationToken);
+            """, cancel.Token);
         File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserExecute);
-        var time = new ManualTime(DateTimeOffset.UtcNow);
-        var expires = time.GetUtcNow().AddMinutes(10).ToString("yyyy-MM-ddTHH:mm:ssZ");
+        var expires = DateTimeOffset.UtcNow.AddSeconds(validSeconds).ToString("yyyy-MM-ddTHH:mm:ssZ");
         var exec = $"      exec:\n        apiVersion: client.authentication.k8s.io/v1\n        command: {plugin}\n        env: [{{name: EXPIRES, value: \"{expires}\"}}]";
-        var endpoint = ClusterConfig.Load(Kubeconfig(server, exec), null, time);
+        var connection = ClusterConfig.Load(Kubeconfig(server, exec), null);
 
-        using var client = new KubernetesClient(endpoint);
-        await client.ListAsync(Resources.Services, "default", new ListOptions(), null, cancellationToken);
-        await client.ListAsync(Resources.Services, "default", new ListOptions(), null, cancellationToken);
-        Assert.That(File.ReadAllLines(runs), Has.Length.EqualTo(1), "cached while valid");
-
-        time.Advance(TimeSpan.FromMinutes(11));
-        await client.ListAsync(Resources.Services, "default", new ListOptions(), null, cancellationToken);
-        Assert.That(File.ReadAllLines(runs), Has.Length.EqualTo(2), "run again after expiry");
+        using var client = new KubernetesClient(connection);
+        await client.ListAsync(Resources.Services, "default", new ListOptions(), null, cancel.Token);
+        await client.ListAsync(Resources.Services, "default", new ListOptions(), null, cancel.Token);
+        await client.ListAsync(Resources.Services, "default", new ListOptions(), null, cancel.Token);
+        Assert.That(File.ReadAllLines(runs), Has.Length.EqualTo(expectedRuns));
     }
 
     [TestCase("      auth-provider: {name: gcp}", "users[0].user.auth-provider is not supported")]
     [TestCase("      username: admin\n      password: secret", "users[0].user.username is not supported")]
-    [TestCase("      exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: x}", "users[0].user.exec.apiVersion \"client.authentication.k8s.io/v1beta1\" is not supported")]
+    [TestCase("      exec: {apiVersion: client.authentication.k8s.io/v1alpha1, command: x}", "users[0].user.exec.apiVersion \"client.authentication.k8s.io/v1alpha1\" is not supported")]
+    [TestCase("      tokenFile: /var/run/token", "users[0].user.tokenFile is not supported")]
+    [TestCase("      as: someone-else\n      token: t", "users[0].user.as is not supported")]
     [TestCase("      client-certificate: missing.crt\n      client-key: missing.key", "users[0].user.client-certificate:")]
     public async Task An_unsupported_kubeconfig_setting_is_an_error_naming_the_field(string user, string expected)
     {
         await using var server = await FakeApiServer.StartAsync();
         var path = Kubeconfig(server, user);
-        Assert.That(() => ClusterConfig.Load(path, null, TimeProvider.System), Throws.TypeOf<KubernetesConfigException>().With.Message.Contains(expected));
+        Assert.That(() => ClusterConfig.Load(path, null), Throws.TypeOf<KubernetesConfigException>().With.Message.Contains(expected));
     }
 
     [Test]
@@ -171,7 +174,7 @@ public sealed class AuthenticationTests
     {
         await using var server = await FakeApiServer.StartAsync();
         var path = Kubeconfig(server, "      token: t");
-        Assert.That(() => ClusterConfig.Load(path, "staging", TimeProvider.System),
+        Assert.That(() => ClusterConfig.Load(path, "staging"),
             Throws.TypeOf<KubernetesConfigException>().With.Message.Contains("contexts has no entry named \"staging\""));
     }
 }

@@ -2,8 +2,7 @@ using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
 using PortableLb.Testing.FakeApi;
 using PortableLb.Kubernetes;
-using PortableLb.Kubernetes.Config;
-using PortableLb.Kubernetes.Models;
+using k8s.Models;
 
 namespace PortableLb.IntegrationTests.Kubernetes;
 
@@ -31,7 +30,7 @@ public sealed class InformerTests
     public async Task StartServer()
     {
         _server = await FakeApiServer.StartAsync();
-        _client = new KubernetesClient(new ClusterEndpoint(_server.Address, null, false, new StaticCredential(new Credential("test-token", null)), "default", "test"));
+        _client = new KubernetesClient(_server.Connection());
         _stop = new CancellationTokenSource();
     }
 
@@ -44,22 +43,22 @@ public sealed class InformerTests
         _stop.Dispose();
     }
 
-    private (Informer<Service> Informer, Task Running) Start(InformerOptions? options = null)
+    private (Informer<V1Service> Informer, Task Running) Start(InformerOptions? options = null)
     {
-        var informer = new Informer<Service>(_client, Resources.Services, options ?? Fast, NullLogger.Instance);
+        var informer = new Informer<V1Service>(_client, Resources.Services, options ?? Fast, NullLogger.Instance);
         return (informer, informer.RunAsync(_stop.Token));
     }
 
     private string[] ServerNames(string ns = "default") =>
-        _server.Store.All(Resources.Services).Where(s => s.Metadata!.Namespace == ns).Select(s => s.Metadata!.Name!).Order().ToArray();
+        _server.Store.All(Resources.Services).Where(s => s.Metadata!.NamespaceProperty == ns).Select(s => s.Metadata!.Name!).Order().ToArray();
 
-    private static string[] Names(Informer<Service> informer) => informer.Items.Select(s => s.Metadata!.Name!).Order().ToArray();
+    private static string[] Names(Informer<V1Service> informer) => informer.Items.Select(s => s.Metadata!.Name!).Order().ToArray();
 
     // What the informer did, as the server saw it: a black-box count of its lists, watches and refused requests.
     private int Lists() => _server.Requests.Count(r => r.Request.StartsWith("GET /api/v1/namespaces/default/services", StringComparison.Ordinal) && !r.Request.Contains("watch=true") && !r.Request.Contains("continue="));
     private int Watches() => _server.Requests.Count(r => r.Request.Contains("watch=true"));
 
-    private async Task Converged(Informer<Service> informer, string what) =>
+    private async Task Converged(Informer<V1Service> informer, string what) =>
         await Eventually.True(() => Names(informer).SequenceEqual(ServerNames()), $"the informer to match the server ({what})");
 
     [Test]
@@ -206,7 +205,7 @@ public sealed class InformerTests
         _server.Store.Apply(Resources.Services, TestObjects.Service("picked", labels: new Dictionary<string, string> { ["lb"] = "yes" }));
         _server.Store.Apply(Resources.Services, TestObjects.Service("ignored"));
         var (byLabel, _) = Start(Fast with { Selectors = new ListOptions("lb=yes") });
-        var byField = new Informer<Service>(_client, Resources.Services, Fast with { Selectors = new ListOptions(FieldSelector: "metadata.name=ignored") }, NullLogger.Instance);
+        var byField = new Informer<V1Service>(_client, Resources.Services, Fast with { Selectors = new ListOptions(FieldSelector: "metadata.name=ignored") }, NullLogger.Instance);
         _ = byField.RunAsync(_stop.Token);
 
         await Task.WhenAll(byLabel.Ready, byField.Ready).WaitAsync(TimeSpan.FromSeconds(10));

@@ -1,8 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using PortableLb.Testing.FakeApi;
 using PortableLb.Kubernetes;
-using PortableLb.Kubernetes.Config;
-using PortableLb.Kubernetes.Models;
+using k8s.Models;
 using PortableLb.Sources;
 
 namespace PortableLb.IntegrationTests.Kubernetes;
@@ -18,7 +17,7 @@ public sealed class KubernetesSourceTests
     public async Task Start()
     {
         _server = await FakeApiServer.StartAsync();
-        _client = new KubernetesClient(new ClusterEndpoint(_server.Address, null, false, new StaticCredential(new Credential("test-token", null)), "default", "test"));
+        _client = new KubernetesClient(_server.Connection());
         _stop = new CancellationTokenSource();
     }
 
@@ -38,11 +37,11 @@ public sealed class KubernetesSourceTests
         return source;
     }
 
-    private static PortableLb.Kubernetes.Models.Pod LbPod(string name, string node, string app = "portable-lb") => new()
+    private static V1Pod LbPod(string name, string node, string app = "portable-lb") => new()
     {
-        Metadata = new ObjectMeta { Name = name, Namespace = "default", Labels = new Dictionary<string, string> { ["app.kubernetes.io/name"] = app } },
-        Spec = new PodSpec { NodeName = node },
-        Status = new PodStatus { PodIP = "10.244.1.5", Conditions = [new PodCondition("Ready", "True")] },
+        Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "default", Labels = new Dictionary<string, string> { ["app.kubernetes.io/name"] = app } },
+        Spec = new V1PodSpec { NodeName = node },
+        Status = new V1PodStatus { PodIP = "10.244.1.5", Conditions = [new V1PodCondition { Type = "Ready", Status = "True" }] },
     };
 
     [Test]
@@ -70,9 +69,9 @@ public sealed class KubernetesSourceTests
     {
         _server.Store.Apply(Resources.Services, TestObjects.Service("web"));
         _server.Store.Apply(Resources.EndpointSlices, TestObjects.Slice("web-1", "web", 3));
-        _server.Store.Apply(Resources.EndpointSlices, TestObjects.Slice("unlabelled", "x", 1) with { Metadata = new ObjectMeta { Name = "unlabelled", Namespace = "default" } });
-        _server.Store.Apply(Resources.ConfigMaps, new ConfigMap { Metadata = new ObjectMeta { Name = "portable-lb-config", Namespace = "default" }, Data = new Dictionary<string, string> { ["config.yaml"] = "{}" } });
-        _server.Store.Apply(Resources.ConfigMaps, new ConfigMap { Metadata = new ObjectMeta { Name = "unrelated", Namespace = "default" } });
+        _server.Store.Apply(Resources.EndpointSlices, TestObjects.Slice("unlabelled", "x", 1) with { Metadata = new V1ObjectMeta { Name = "unlabelled", NamespaceProperty = "default" } });
+        _server.Store.Apply(Resources.ConfigMaps, new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "portable-lb-config", NamespaceProperty = "default" }, Data = new Dictionary<string, string> { ["config.yaml"] = "{}" } });
+        _server.Store.Apply(Resources.ConfigMaps, new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "unrelated", NamespaceProperty = "default" } });
 
         var source = Run();
         await source.Ready.WaitAsync(TimeSpan.FromSeconds(10));

@@ -1,6 +1,5 @@
 using PortableLb.Kubernetes;
-using PortableLb.Kubernetes.Config;
-using PortableLb.Kubernetes.Models;
+using k8s.Models;
 using PortableLb.Testing.FakeApi;
 
 namespace PortableLb.IntegrationTests.Kubernetes;
@@ -15,7 +14,7 @@ public sealed class WriteTests
     public async Task Start()
     {
         _server = await FakeApiServer.StartAsync();
-        _client = new KubernetesClient(new ClusterEndpoint(_server.Address, null, false, new StaticCredential(new Credential("test-token", null)), "default", "test"));
+        _client = new KubernetesClient(_server.Connection());
     }
 
     [TearDown]
@@ -28,17 +27,17 @@ public sealed class WriteTests
     [Test]
     public async Task An_event_about_a_Service_is_created(CancellationToken cancellationToken)
     {
-        var created = await _client.CreateAsync(Resources.Events, "default", new Event
+        var created = await _client.CreateAsync(Resources.Events, "default", new Eventsv1Event
         {
-            Metadata = new ObjectMeta { Name = "web.portable-lb.1", Namespace = "default" },
-            EventTime = DateTimeOffset.UtcNow,
+            Metadata = new V1ObjectMeta { Name = "web.portable-lb.1", NamespaceProperty = "default" },
+            EventTime = DateTime.UtcNow,
             ReportingController = "portable-lb.io/ipvs",
             ReportingInstance = "lb-1",
             Action = "Render",
             Reason = "InvalidConfig",
             Note = "spec.ports[0].protocol: \"ICMP\" is not one of TCP, UDP, SCTP",
             Type = "Warning",
-            Regarding = new ObjectReference { ApiVersion = "v1", Kind = "Service", Namespace = "default", Name = "web" },
+            Regarding = new V1ObjectReference { ApiVersion = "v1", Kind = "Service", NamespaceProperty = "default", Name = "web" },
         }, cancellationToken);
         Assert.That(created.Metadata!.ResourceVersion, Is.Not.Null);
         Assert.That(_server.Store.All(Resources.Events).Single().Regarding!.Name, Is.EqualTo("web"));

@@ -30,6 +30,12 @@ public static class ControllerCommand
         return process;
     }
 
-    public static long RssKiB(int pid) =>
-        long.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+    public static long RssKiB(int pid) => StatusKiB(pid, "VmRSS:");
+
+    /// <summary>"41.2 MiB (25.0 anonymous + 16.2 file)": the file part is the executable's pages in use.</summary>
+    public static string Rss(int pid) =>
+        $"{StatusKiB(pid, "VmRSS:") / 1024.0:0.0} MiB ({StatusKiB(pid, "RssAnon:") / 1024.0:0.0} anonymous + {StatusKiB(pid, "RssFile:") / 1024.0:0.0} file)";
+
+    private static long StatusKiB(int pid, string field) =>
+        long.Parse(File.ReadAllLines($"/proc/{pid}/status").First(l => l.StartsWith(field, StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
 }

@@ -31,8 +31,8 @@ public static class RunBench
     {
         var node = new NodeAddresses(System.Net.IPAddress.Parse("198.18.255.1"), null, System.Net.IPAddress.Parse("198.18.254.1"), null);
         var tuning = TuningParser.Parse(SyntheticCluster.Tuning, "bench").Tuning!;
-        Console.WriteLine("| endpoints | events | median | p99 | max |");
-        Console.WriteLine("|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| endpoints | events | median | p99 | max | median of: build + render / validate / write / reload |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|---|");
         foreach (var size in new[] { 10, 1_000, 10_000 })
         {
             var folder = Directory.CreateTempSubdirectory("portable-lb-run-bench-").FullName;
@@ -52,15 +52,17 @@ public static class RunBench
                 await reconciler.ReconcileAsync(snapshots[0], tuning, node, null, ServingFacts.Ungated, CancellationToken.None);
                 await reconciler.ReconcileAsync(snapshots[1], tuning, node, null, ServingFacts.Ungated, CancellationToken.None);
                 var times = new List<double>();
+                var phases = new List<(double Render, double Validate, double Write, double Reload)>();
                 for (var i = 0; i < events; i++)
                 {
                     var clock = Stopwatch.StartNew();
                     var outcome = await reconciler.ReconcileAsync(snapshots[i % 2], tuning, node, null, ServingFacts.Ungated, CancellationToken.None);
                     times.Add(clock.Elapsed.TotalMilliseconds);
+                    phases.Add((outcome.RenderDuration.TotalMilliseconds, outcome.Phases.Validate.TotalMilliseconds, outcome.Phases.Write.TotalMilliseconds, outcome.Phases.Reload.TotalMilliseconds));
                     if (outcome.Result != ReconcileResult.Applied) throw new InvalidOperationException($"event {i}: {outcome.Result} {string.Join("; ", outcome.Failures)}");
                 }
                 times.Sort();
-                Console.WriteLine($"| {size:N0} | {events} | {times[times.Count / 2]:0.0} ms | {times[(int)Math.Ceiling(0.99 * times.Count) - 1]:0.0} ms | {times[^1]:0.0} ms |");
+                Console.WriteLine($"| {size:N0} | {events} | {times[times.Count / 2]:0.0} ms | {times[(int)Math.Ceiling(0.99 * times.Count) - 1]:0.0} ms | {times[^1]:0.0} ms | {Median(phases.Select(p => p.Render)):0.0} / {Median(phases.Select(p => p.Validate)):0.0} / {Median(phases.Select(p => p.Write)):0.0} / {Median(phases.Select(p => p.Reload)):0.0} ms |");
             }
             finally
             {
@@ -68,6 +70,12 @@ public static class RunBench
             }
         }
         return 0;
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[sorted.Count / 2];
     }
 
     public static async Task<int> MemoryAsync()
@@ -94,7 +102,7 @@ public static class RunBench
                 await WaitAsync(() => File.Exists(ipvs));
                 var firstApply = started.Elapsed;
                 await Task.Delay(TimeSpan.FromSeconds(2));
-                var first = ControllerCommand.RssKiB(run.Id);
+                var first = ControllerCommand.Rss(run.Id);
                 for (var g = 1; g <= 50; g++)
                 {
                     var before = File.GetLastWriteTimeUtc(ipvs);
@@ -102,7 +110,7 @@ public static class RunBench
                     await WaitAsync(() => File.GetLastWriteTimeUtc(ipvs) != before);
                 }
                 await Task.Delay(TimeSpan.FromSeconds(2));
-                Console.WriteLine($"| {size:N0} | {firstApply.TotalMilliseconds:0} ms | {first / 1024.0:0.0} MiB | {ControllerCommand.RssKiB(run.Id) / 1024.0:0.0} MiB |");
+                Console.WriteLine($"| {size:N0} | {firstApply.TotalMilliseconds:0} ms | {first} | {ControllerCommand.Rss(run.Id)} |");
             }
             finally
             {

@@ -51,7 +51,7 @@ public sealed class RealServerOnlyChangeValidator(IConfigValidator keepalived, i
         var open = new Stack<Block>();
         var virtualAddress = ReadOnlySpan<char>.Empty;
         var virtualLine = "";
-        HashSet<string> named = [];
+        var named = new HashSet<ulong>(); // the real servers of this virtual server, by a hash of "address port"
         var token = new StringBuilder(256); // the real server block being read, as its token
         var inRealServer = false;
         string? lastRealServer = null; // the token just before, while nothing else came between
@@ -108,14 +108,15 @@ public sealed class RealServerOnlyChangeValidator(IConfigValidator keepalived, i
                 {
                     virtualLine = line.ToString(); // kept: the span below points into it
                     virtualAddress = count == 4 && !line[words[1]].SequenceEqual("fwmark") ? virtualLine.AsSpan()[words[1]] : [];
-                    named = [];
+                    named.Clear();
                 }
                 else if (block == Block.RealServer)
                 {
                     if (count != 4) return null;
                     var address = line[words[1]];
                     // Named twice, or the virtual server itself: keepalived's verdict on those is about the address.
-                    if (address.SequenceEqual(virtualAddress) || !named.Add(string.Concat(address, " ", line[words[2]]))) return null;
+                    // A hash collision reads as a duplicate, which only sends the candidate to keepalived.
+                    if (address.SequenceEqual(virtualAddress) || !named.Add(Fnv1a(line[words[2]], Fnv1a(address, Fnv1aBasis)))) return null;
                     if (AddressClass(address) is not { } kind) return null;
                     token.Clear().Append("real_server ").Append(kind).Append(' ').Append(line[words[2]]).Append(" {;");
                     inRealServer = true;
@@ -132,6 +133,15 @@ public sealed class RealServerOnlyChangeValidator(IConfigValidator keepalived, i
             if (!inRealServer) lastRealServer = null;
         }
         return open.Count == 0 && !inRealServer ? skeleton.ToString() : null;
+    }
+
+    private const ulong Fnv1aBasis = 14695981039346656037;
+
+    /// <summary>64-bit FNV-1a over the text, continuing from <paramref name="hash"/>; enough to tell real servers apart.</summary>
+    private static ulong Fnv1a(ReadOnlySpan<char> text, ulong hash)
+    {
+        foreach (var c in text) hash = (hash ^ c) * 1099511628211;
+        return (hash ^ ' ') * 1099511628211;
     }
 
     /// <summary>Longer lines than this are none the template renders.</summary>

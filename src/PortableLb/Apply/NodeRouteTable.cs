@@ -37,6 +37,9 @@ public sealed class NodeRouteTable(IProcessRunner runner, bool? resilientGroups 
             var resilient = resilientGroups ?? (Environment.OSVersion.Version >= new Version(5, 13) && await ResilientGroupRoutes.SupportedAsync(ip, cancellationToken).ConfigureAwait(false));
             _writer = resilient ? new ResilientGroupRoutes(ip) : new MultipathRoutes(ip);
         }
+        // The kernel is the truth: if a route we set is gone (deleted by hand, or with the nexthop objects of a pod's
+        // veth), read the whole table again, as at a start, and set what is wanted.
+        if (_installed is { Count: > 0 } known && !await AllPresentAsync(ip, known.Keys, cancellationToken).ConfigureAwait(false)) _installed = null;
         _installed ??= await _writer.AdoptAsync(failures, cancellationToken).ConfigureAwait(false);
         foreach (var route in wanted)
         {
@@ -53,6 +56,13 @@ public sealed class NodeRouteTable(IProcessRunner runner, bool? resilientGroups 
         // (a pod's veth deleted with its nexthop objects), which the kernel knows and our memory does not.
         if (failures.Count > 0) _installed = null;
         return failures;
+    }
+
+    private static async Task<bool> AllPresentAsync(IpCommand ip, IEnumerable<IPNetwork> destinations, CancellationToken cancellationToken)
+    {
+        var unread = new List<string>();
+        var present = (await MultipathRoutes.OurRoutesAsync(ip, unread, cancellationToken).ConfigureAwait(false)).Select(r => r.Destination).ToHashSet();
+        return unread.Count == 0 && destinations.All(present.Contains);
     }
 }
 

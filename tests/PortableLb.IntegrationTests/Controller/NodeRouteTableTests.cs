@@ -115,6 +115,21 @@ public sealed class NodeRouteTableTests
         Assert.That((await OurRoute()).Group, Is.Not.Zero);
     }
 
+    [TestCase(true, TestName = "A resilient-group route deleted behind node-routes' back is set again at the next pass")]
+    [TestCase(false, TestName = "A multipath route deleted behind node-routes' back is set again at the next pass")]
+    public async Task A_route_deleted_behind_its_back_is_set_again(bool resilient)
+    {
+        var table = new NodeRouteTable(new InNamespace(_ns), resilientGroups: resilient);
+        Assert.That(await table.ApplyAsync([Route(PodA, PodB)], CancellationToken.None), Is.Empty);
+        await Ip("route", "del", Vip.ToString(), "proto", "201");
+        Assert.That(await Ip("route", "show", Vip.ToString()), Is.Empty);
+
+        Assert.That(await table.ApplyAsync([Route(PodA, PodB)], CancellationToken.None), Is.Empty);
+        var route = await Ip("route", "show", Vip.ToString(), "proto", "201");
+        Assert.That(route, resilient ? Does.Contain("nhid") : Does.Contain("10.244.1.5").And.Contain("10.244.1.6"));
+        if (resilient) Assert.That(await Nexthops(), Has.Length.EqualTo(3), "one group and its two members, the orphaned group collected");
+    }
+
     [Test]
     public async Task A_joining_LB_pod_takes_only_idle_buckets_so_a_flow_in_flight_keeps_its_pod()
     {

@@ -26,6 +26,10 @@ public sealed class KubernetesClient : IDisposable
     private readonly HttpClient _http;
     private readonly ServiceClientCredentials? _credentials;
 
+    // The package's exec-plugin provider refreshes without a lock: five informers starting together would run the
+    // plugin five times. One request at a time asks for credentials; a cached token comes back at once.
+    private readonly SemaphoreSlim _credentialsGate = new(1, 1);
+
     public KubernetesClient(ClusterConnection cluster)
     {
         Cluster = cluster;
@@ -107,7 +111,11 @@ public sealed class KubernetesClient : IDisposable
         }
     }
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        _http.Dispose();
+        _credentialsGate.Dispose();
+    }
 
     private static CancellationTokenSource Deadline(CancellationToken cancellationToken)
     {
@@ -121,14 +129,22 @@ public sealed class KubernetesClient : IDisposable
         // An abandoned watch (idle, or cancelled) leaves a body that never ends; its connection cannot go back to the
         // pool, so say up front that it will not.
         if (watch) request.Headers.ConnectionClose = true;
-        try
+        if (_credentials is not null)
         {
-            if (_credentials is not null) await _credentials.ProcessHttpRequestAsync(request, cancellationToken).ConfigureAwait(false);
-        }
-        catch (KubeConfigException e)
-        {
-            // An exec plugin that fails to renew a token may succeed on the next try: retried like a failed request.
-            throw new HttpRequestException($"credentials for {_http.BaseAddress}: {e.Message}", e);
+            await _credentialsGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _credentials.ProcessHttpRequestAsync(request, cancellationToken).ConfigureAwait(false);
+            }
+            catch (KubeConfigException e)
+            {
+                // An exec plugin that fails to renew a token may succeed on the next try: retried like a failed request.
+                throw new HttpRequestException($"credentials for {_http.BaseAddress}: {e.Message}", e);
+            }
+            finally
+            {
+                _credentialsGate.Release();
+            }
         }
         var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         if (response.IsSuccessStatusCode) return response;

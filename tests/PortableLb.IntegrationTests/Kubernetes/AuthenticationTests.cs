@@ -156,6 +156,27 @@ public sealed class AuthenticationTests
         Assert.That(File.ReadAllLines(runs), Has.Length.EqualTo(expectedRuns));
     }
 
+    [Test]
+    public async Task Requests_that_start_together_run_an_exec_plugin_once()
+    {
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await using var server = await TlsServer("from-exec");
+        var runs = Path.Combine(_folder, "runs");
+        var plugin = Path.Combine(_folder, "slow-plugin.sh");
+        await File.WriteAllTextAsync(plugin, $$$"""
+            #!/bin/sh
+            echo run >> {{{runs}}}
+            sleep 0.3
+            echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"from-exec"}}'
+            """, cancel.Token);
+        File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        var connection = ClusterConfig.Load(Kubeconfig(server, $"      exec:\n        apiVersion: client.authentication.k8s.io/v1\n        command: {plugin}"), null);
+
+        using var client = new KubernetesClient(connection);
+        await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => client.ListAsync(Resources.Services, "default", new ListOptions(), null, cancel.Token)));
+        Assert.That(File.ReadAllLines(runs), Has.Length.EqualTo(2), "once to load the configuration, once for the first token; not once per request");
+    }
+
     [TestCase("      auth-provider: {name: gcp}", "users[0].user.auth-provider is not supported")]
     [TestCase("      username: admin\n      password: secret", "users[0].user.username is not supported")]
     [TestCase("      exec: {apiVersion: client.authentication.k8s.io/v1alpha1, command: x}", "users[0].user.exec.apiVersion \"client.authentication.k8s.io/v1alpha1\" is not supported")]

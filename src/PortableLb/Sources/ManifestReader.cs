@@ -3,8 +3,8 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using PortableLb.Common;
 using k8s;
-using PortableLb.Kubernetes;
 using k8s.Models;
+using PortableLb.Kubernetes;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 

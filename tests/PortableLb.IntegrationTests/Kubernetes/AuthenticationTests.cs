@@ -129,6 +129,22 @@ public sealed class AuthenticationTests
         Assert.That(await CountServices(connection, cancellationToken), Is.Zero);
     }
 
+    private string PluginRuns => Path.Combine(_folder, "runs");
+
+    /// <summary>An exec plugin that notes each run in <see cref="PluginRuns"/>, runs <paramref name="step"/>, and prints an ExecCredential whose status holds <paramref name="status"/>.</summary>
+    private string ExecPlugin(string step, string status)
+    {
+        var plugin = Path.Combine(_folder, "credential-plugin.sh");
+        File.WriteAllText(plugin, $$$"""
+            #!/bin/sh
+            echo run >> {{{PluginRuns}}}
+            {{{step}}}
+            echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{{{{status.Trim()}}}}}'
+            """);
+        File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        return plugin;
+    }
+
     /// <summary>The package runs the plugin once to build the configuration and again for the first request.</summary>
     [TestCase(600, 2, TestName = "An exec plugin's token is reused while it is valid")]
     [TestCase(20, 4, TestName = "An exec plugin runs again once its token is within 30 s of expiring")]
@@ -136,15 +152,7 @@ public sealed class AuthenticationTests
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await using var server = await TlsServer("from-exec");
-        var runs = Path.Combine(_folder, "runs");
-        var plugin = Path.Combine(_folder, "credential-plugin.sh");
-        await File.WriteAllTextAsync(plugin, $$$"""
-            #!/bin/sh
-            echo run >> {{{runs}}}
-            [ -n "$KUBERNETES_EXEC_INFO" ] || exit 3
-            echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"from-exec","expirationTimestamp":"'"$EXPIRES"'"}}'
-            """, cancel.Token);
-        File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        var plugin = ExecPlugin("""[ -n "$KUBERNETES_EXEC_INFO" ] || exit 3""", """ "token":"from-exec","expirationTimestamp":"'"$EXPIRES"'" """);
         var expires = DateTimeOffset.UtcNow.AddSeconds(validSeconds).ToString("yyyy-MM-ddTHH:mm:ssZ");
         var exec = $"      exec:\n        apiVersion: client.authentication.k8s.io/v1\n        command: {plugin}\n        env: [{{name: EXPIRES, value: \"{expires}\"}}]";
         var connection = ClusterConfig.Load(Kubeconfig(server, exec), null);
@@ -153,7 +161,7 @@ public sealed class AuthenticationTests
         await client.ListAsync(Resources.Services, "default", new ListOptions(), null, cancel.Token);
         await client.ListAsync(Resources.Services, "default", new ListOptions(), null, cancel.Token);
         await client.ListAsync(Resources.Services, "default", new ListOptions(), null, cancel.Token);
-        Assert.That(File.ReadAllLines(runs), Has.Length.EqualTo(expectedRuns));
+        Assert.That(File.ReadAllLines(PluginRuns), Has.Length.EqualTo(expectedRuns));
     }
 
     [Test]
@@ -161,20 +169,12 @@ public sealed class AuthenticationTests
     {
         using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await using var server = await TlsServer("from-exec");
-        var runs = Path.Combine(_folder, "runs");
-        var plugin = Path.Combine(_folder, "slow-plugin.sh");
-        await File.WriteAllTextAsync(plugin, $$$"""
-            #!/bin/sh
-            echo run >> {{{runs}}}
-            sleep 0.3
-            echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"from-exec"}}'
-            """, cancel.Token);
-        File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        var plugin = ExecPlugin("sleep 0.3", """ "token":"from-exec" """);
         var connection = ClusterConfig.Load(Kubeconfig(server, $"      exec:\n        apiVersion: client.authentication.k8s.io/v1\n        command: {plugin}"), null);
 
         using var client = new KubernetesClient(connection);
         await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => client.ListAsync(Resources.Services, "default", new ListOptions(), null, cancel.Token)));
-        Assert.That(File.ReadAllLines(runs), Has.Length.EqualTo(2), "once to load the configuration, once for the first token; not once per request");
+        Assert.That(File.ReadAllLines(PluginRuns), Has.Length.EqualTo(2), "once to load the configuration, once for the first token; not once per request");
     }
 
     [TestCase("      auth-provider: {name: gcp}", "users[0].user.auth-provider is not supported")]

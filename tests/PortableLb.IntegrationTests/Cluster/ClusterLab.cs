@@ -395,19 +395,27 @@ public sealed class ClusterLab : IAsyncDisposable
             .Sum(w => long.Parse(w[2], CultureInfo.InvariantCulture));
     }
 
-    /// <summary>GET http://POD_IP:9101/PATH, as the kubelet probes it and Prometheus scrapes it: status code and body.</summary>
+    /// <summary>GET http://POD_IP:9101/PATH, as the kubelet probes it and Prometheus scrapes it: status code and body.
+    /// A request curl could not finish is status 0, with curl's exit code and error as the body, so that a failed
+    /// assertion says why.</summary>
     public async Task<(int Status, string Body)> ProbeAsync(LbPod pod, string path)
     {
-        var (_, output) = await RunAsync($"curl -s -m 5 -o /tmp/probe -w '%{{http_code}}' http://{pod.Ip}:9101{path}; echo; cat /tmp/probe");
+        var (_, output) = await RunAsync($$"""
+            set +e
+            body="$(mktemp)"; error="$(mktemp)"
+            status="$(curl -sS -m 10 -o "$body" -w '%{http_code}' http://{{pod.Ip}}:9101{{path}} 2>"$error")"; rc=$?
+            if [ "$rc" = 0 ]; then echo "$status"; cat "$body"; else echo 0; echo "curl exited $rc after status $status: $(cat "$error")"; fi
+            rm -f "$body" "$error"
+            """);
         var newline = output.IndexOf('\n', StringComparison.Ordinal);
-        return int.TryParse(output[..Math.Max(newline, 0)], out var status) ? (status, output[(newline + 1)..]) : (0, output);
+        return newline > 0 && int.TryParse(output[..newline], out var status) ? (status, output[(newline + 1)..]) : (0, output);
     }
 
-    /// <summary>A metric's value from the pod's /metrics, or null.</summary>
+    /// <summary>A metric's value from the pod's /metrics, or null when the pod does not report it.</summary>
     public async Task<double?> MetricAsync(LbPod pod, string sample)
     {
         var (status, body) = await ProbeAsync(pod, "/metrics");
-        if (status != 200) return null;
+        if (status != 200) throw new InvalidOperationException($"{pod.Name}'s /metrics answered {status}: {body}");
         var line = body.Split('\n').FirstOrDefault(l => l.StartsWith(sample + " ", StringComparison.Ordinal));
         return line is null ? null : double.Parse(line[(sample.Length + 1)..], CultureInfo.InvariantCulture);
     }

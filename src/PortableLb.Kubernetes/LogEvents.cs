@@ -37,6 +37,7 @@ public static class LogEvents
     public const int Stopped = 3003;
     public const int BackgroundTaskFaulted = 3004;
     public const int ReloadsUnconfirmable = 3005;
+    public const int Drained = 3006;
 
     // 4000: the supervised keepalived.
     public const int KeepalivedStarted = 4001;

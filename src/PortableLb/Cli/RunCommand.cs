@@ -26,14 +26,15 @@ public static class RunCommand
         var keepalivedPid = factory.Single("--keepalived-pidfile", "keepalived's pid file on the shared volume.", "/run/portable-lb/keepalived.pid");
         var exabgpPid = factory.Single("--exabgp-pidfile", "exabgp's pid file on the shared volume.", "/run/portable-lb/exabgp.pid");
         var exabgpLog = factory.Single("--exabgp-log", "exabgp's log file on the shared volume.");
-        var grace = factory.Single("--withdraw-grace", "Seconds between withdrawing the routes and stopping, on SIGTERM.", "5");
+        var grace = factory.Single("--withdraw-grace", "On SIGTERM, seconds keepalived keeps serving after the routes are withdrawn, at least.", "5");
+        var drainLimit = factory.Single("--drain-limit", "On SIGTERM, seconds after the withdrawal by which keepalived stops even if packets still arrive.", "20");
         var listen = factory.Single("--listen", "HOST:PORT for /healthz, /readyz and /metrics (empty HOST: all addresses, IPv4 and IPv6).", ":9101");
         var debounce = factory.Single("--debounce", "Milliseconds to let a burst of changes settle before reconciling.", "30");
         var dataPlane = factory.Single("--data-plane", "on: manage local routes and packet marks in this pod's network namespace; off: leave them alone.", "on");
 
         var command = new Command("run", "Watch the cluster (or --objects) and keep keepalived's and exabgp's configs in step with it.")
         {
-            kubeconfig, context, selector, configDir, keepalived, keepalivedPid, exabgpPid, exabgpLog, grace, listen, debounce, dataPlane,
+            kubeconfig, context, selector, configDir, keepalived, keepalivedPid, exabgpPid, exabgpLog, grace, drainLimit, listen, debounce, dataPlane,
         };
         foreach (var option in common.All) command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
@@ -55,6 +56,7 @@ public static class RunCommand
                 parse.GetValue(exabgpPid)!,
                 parse.GetValue(exabgpLog),
                 TimeSpan.FromSeconds(Number(parse.GetValue(grace)!, "--withdraw-grace", 0, 3600, problems)),
+                TimeSpan.FromSeconds(Number(parse.GetValue(drainLimit)!, "--drain-limit", 0, 3600, problems)),
                 Endpoint(parse.GetValue(listen)!, problems),
                 TimeSpan.FromMilliseconds(Number(parse.GetValue(debounce)!, "--debounce", 0, 10_000, problems)))
             {
@@ -66,6 +68,10 @@ public static class RunCommand
                 },
             };
             if (options.Common.Objects.Count > 0 && options.Kubeconfig is not null) problems.Add("--objects and --kubeconfig exclude each other");
+            if (options.DrainLimit < options.WithdrawGrace)
+            {
+                problems.Add($"--drain-limit ({options.DrainLimit.TotalSeconds} s) is shorter than --withdraw-grace ({options.WithdrawGrace.TotalSeconds} s)");
+            }
 
             ClusterConnection? cluster = null;
             if (problems.Count == 0 && options.Common.Objects.Count == 0)

@@ -23,8 +23,8 @@ public static partial class RunHost
     public static WebApplication Build(RunOptions options, ClusterConnection? cluster, string watchedNamespace)
     {
         var builder = WebHostSetup.Create(options.Listen);
-        // Withdraw, wait the grace period, then stop: the host must not give up before that sequence ends.
-        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.WithdrawGrace + TimeSpan.FromSeconds(30));
+        // Withdraw, drain (at most the limit), then stop: the host must not give up before that sequence ends.
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.DrainLimit + TimeSpan.FromSeconds(30));
 
         var common = options.Common;
         var files = new ConfigFiles(options.ConfigDirectory);
@@ -85,7 +85,9 @@ public static partial class RunHost
             services.AddWatched<KeepalivedSupervisor>("the keepalived supervisor");
         }
         services.AddSingleton(provider => new ControllerService(provider.GetRequiredService<IClusterSource>(), provider.GetRequiredService<ReconcileLoop>(),
-            provider.GetRequiredService<Reconciler>(), options.WithdrawGrace, provider.GetRequiredService<ILogger<ControllerService>>(), provider.GetRequiredService<TimeProvider>()));
+            provider.GetRequiredService<Reconciler>(),
+            new ShutdownDrain(() => IpvsTraffic.IncomingPackets(), options.WithdrawGrace, options.DrainLimit, provider.GetRequiredService<TimeProvider>()),
+            provider.GetRequiredService<ILogger<ControllerService>>()));
         services.AddWatched<ControllerService>("the controller");
         services.AddSingleton(provider => new Readiness(provider.GetRequiredService<IClusterSource>(), provider.GetRequiredService<ReconcileStatus>(),
             provider.GetRequiredService<ServingMonitor>(), provider.GetRequiredService<BackgroundFaults>(), options.KeepalivedPidFile, options.ExabgpPidFile));

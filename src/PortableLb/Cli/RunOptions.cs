@@ -16,6 +16,7 @@ public sealed record RunOptions(
     string ExabgpPidFile,
     string? ExabgpLog,
     TimeSpan WithdrawGrace,
+    TimeSpan DrainLimit,
     IPEndPoint Listen,
     TimeSpan Debounce)
 {

@@ -6,9 +6,10 @@ namespace PortableLb.Reconcile;
 
 /// <summary>
 /// The controller as a hosted service: runs the cluster source and the reconcile loop; on shutdown withdraws every
-/// announcement and waits the grace period while keepalived still serves, so routers move traffic first.
+/// announcement and keeps keepalived serving while traffic drains (<see cref="ShutdownDrain"/>), so routers and
+/// nodes move traffic first.
 /// </summary>
-public sealed partial class ControllerService(IClusterSource source, ReconcileLoop loop, Reconciler reconciler, TimeSpan withdrawGrace, ILogger<ControllerService> logger, TimeProvider time)
+public sealed partial class ControllerService(IClusterSource source, ReconcileLoop loop, Reconciler reconciler, ShutdownDrain drain, ILogger<ControllerService> logger)
     : BackgroundService
 {
     /// <summary>
@@ -46,8 +47,10 @@ public sealed partial class ControllerService(IClusterSource source, ReconcileLo
         Log.Withdrawing(logger);
         if (await reconciler.WithdrawAsync(cancellationToken).ConfigureAwait(false))
         {
-            Log.Waiting(logger, withdrawGrace.TotalSeconds);
-            await Task.Delay(withdrawGrace, time, cancellationToken).ConfigureAwait(false);
+            Log.Waiting(logger, drain.Grace.TotalSeconds, ShutdownDrain.Quiet.TotalSeconds, drain.Limit.TotalSeconds);
+            var end = await drain.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (end.Quiet) Log.Drained(logger, end.Elapsed.TotalSeconds);
+            else Log.DrainCutShort(logger, end.Elapsed.TotalSeconds);
         }
         Log.Stopped(logger);
     }
@@ -57,8 +60,16 @@ public sealed partial class ControllerService(IClusterSource source, ReconcileLo
         [LoggerMessage(EventId = LogEvents.Withdrawing, Level = LogLevel.Information, Message = "Shutting down: withdrawing every announcement")]
         public static partial void Withdrawing(ILogger logger);
 
-        [LoggerMessage(EventId = LogEvents.WithdrawnWaiting, Level = LogLevel.Information, Message = "Announcements withdrawn; keepalived keeps serving for {Seconds} s while routers converge")]
-        public static partial void Waiting(ILogger logger, double seconds);
+        [LoggerMessage(EventId = LogEvents.WithdrawnWaiting, Level = LogLevel.Information,
+            Message = "Announcements withdrawn; keepalived keeps serving for {Grace} s while routers converge, then until no packet has arrived for {Quiet} s (at most {Limit} s)")]
+        public static partial void Waiting(ILogger logger, double grace, double quiet, double limit);
+
+        [LoggerMessage(EventId = LogEvents.Drained, Level = LogLevel.Information, Message = "Traffic drained {Seconds:0.0} s after the withdrawal")]
+        public static partial void Drained(ILogger logger, double seconds);
+
+        [LoggerMessage(EventId = LogEvents.Drained, Level = LogLevel.Warning,
+            Message = "Packets still arrived {Seconds:0.0} s after the withdrawal; stopping at the drain limit (connections still arriving here break)")]
+        public static partial void DrainCutShort(ILogger logger, double seconds);
 
         [LoggerMessage(EventId = LogEvents.Stopped, Level = LogLevel.Information, Message = "Stopped")]
         public static partial void Stopped(ILogger logger);

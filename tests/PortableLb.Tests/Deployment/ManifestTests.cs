@@ -162,12 +162,19 @@ public sealed class ManifestTests
     }
 
     [Test]
-    public async Task Termination_allows_the_withdraw_grace_and_the_shutdown_after_it()
+    public async Task Termination_allows_the_drain_and_the_shutdown_after_it()
     {
         var pod = await LbPod();
-        var grace = int.Parse(Env(pod.Containers[0])["PORTABLE_LB_WITHDRAW_GRACE"], System.Globalization.CultureInfo.InvariantCulture);
+        var env = Env(pod.Containers[0]);
+        var grace = int.Parse(env["PORTABLE_LB_WITHDRAW_GRACE"], System.Globalization.CultureInfo.InvariantCulture);
+        var limit = int.Parse(env["PORTABLE_LB_DRAIN_LIMIT"], System.Globalization.CultureInfo.InvariantCulture);
         var preStop = pod.Containers[0].Lifecycle!.PreStop!.Sleep!.Seconds;
-        Assert.That(pod.TerminationGracePeriodSeconds, Is.GreaterThanOrEqualTo(preStop + grace + 10));
+        Assert.That(limit, Is.GreaterThanOrEqualTo(grace));
+        // The node's route keeps a terminating pod's busy flows for DrainTime from when node-routes sees the deletion,
+        // on its own clock: the pod must be able to serve past that, with room for a late watch event.
+        Assert.That(TimeSpan.FromSeconds(limit), Is.GreaterThanOrEqualTo(PortableLb.Reconcile.NodeRoutesLoop.DrainTime + TimeSpan.FromSeconds(10)));
+        // preStop, at most the drain limit, then up to 5 s to stop keepalived and exabgp before the SIGKILL.
+        Assert.That(pod.TerminationGracePeriodSeconds, Is.GreaterThanOrEqualTo(preStop + limit + 5));
     }
 
     [Test]

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Time.Testing;
 using PortableLb.Apply;
 using PortableLb.Reconcile;
 using PortableLb.Rendering;
@@ -55,27 +54,6 @@ public sealed class ReconcileLoopTests
             }
             return Task.FromResult(ReloadResult.Signalled);
         }
-    }
-
-    /// <summary>Virtual time that counts the timers made on it (each Task.Delay of the loop makes one).</summary>
-    private sealed class CountingTime : TimeProvider
-    {
-        private readonly FakeTimeProvider _fake = new();
-        private int _created;
-
-        public int TimersCreated => Volatile.Read(ref _created);
-
-        public void Advance(TimeSpan by) => _fake.Advance(by);
-
-        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
-        {
-            Interlocked.Increment(ref _created);
-            return _fake.CreateTimer(callback, state, dueTime, period);
-        }
-
-        public override DateTimeOffset GetUtcNow() => _fake.GetUtcNow();
-        public override long GetTimestamp() => _fake.GetTimestamp();
-        public override long TimestampFrequency => _fake.TimestampFrequency;
     }
 
     /// <summary>A keepalived -t that is missing for its first `Throws` calls, then accepts everything.</summary>

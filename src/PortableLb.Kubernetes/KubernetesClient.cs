@@ -15,7 +15,7 @@ namespace PortableLb.Kubernetes;
 public sealed record ListOptions(string? LabelSelector = null, string? FieldSelector = null, int? Limit = null);
 
 /// <summary>
-/// The API calls PortableLb makes (list, watch, create an Event), on KubernetesClient.Aot's configuration: its
+/// The API calls PortableLb makes (list, watch, get, create, replace, patch a status), on KubernetesClient.Aot's configuration: its
 /// credentials (tokens, token files, exec plugins), its server-certificate check and its client certificates. The
 /// package's Kubernetes class is not used: constructing it resolves JSON metadata for every type of the API, which
 /// doubles the NativeAOT binary and added ~30 MiB to `run` (docs/benchmarks.md); it has no watch in its Aot build either.
@@ -87,27 +87,56 @@ public sealed class KubernetesClient : IDisposable
         return SendAsync(new HttpRequestMessage(HttpMethod.Get, type.Path(@namespace) + query), watch: true, cancellationToken);
     }
 
-    public async Task<T> CreateAsync<T>(ResourceType<T> type, string @namespace, T body, CancellationToken cancellationToken)
+    public Task<T> CreateAsync<T>(ResourceType<T> type, string @namespace, T body, CancellationToken cancellationToken)
+        where T : class, IKubernetesObject<V1ObjectMeta> =>
+        SendObjectAsync(type, HttpMethod.Post, type.Path(@namespace), Json(body, type, "application/json"), cancellationToken);
+
+    /// <summary>One object, or null when it does not exist.</summary>
+    public async Task<T?> GetAsync<T>(ResourceType<T> type, string @namespace, string name, CancellationToken cancellationToken)
         where T : class, IKubernetesObject<V1ObjectMeta>
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, type.Path(@namespace))
+        try
         {
-            Content = new StringContent(JsonSerializer.Serialize(body, type.Item), Encoding.UTF8, new MediaTypeHeaderValue("application/json")),
-        };
+            return await SendObjectAsync(type, HttpMethod.Get, type.Path(@namespace, name), null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (KubernetesApiException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>PUT: replaces the object if its metadata.resourceVersion is still current; a 409 Conflict otherwise.</summary>
+    public Task<T> ReplaceAsync<T>(ResourceType<T> type, string @namespace, T body, CancellationToken cancellationToken)
+        where T : class, IKubernetesObject<V1ObjectMeta> =>
+        SendObjectAsync(type, HttpMethod.Put, type.Path(@namespace, body.Metadata.Name), Json(body, type, "application/json"), cancellationToken);
+
+    /// <summary>A JSON merge patch (RFC 7386) of the status subresource: only `status` changes, and lists are replaced whole.</summary>
+    public Task<T> PatchStatusAsync<T>(ResourceType<T> type, string @namespace, string name, string mergePatch, CancellationToken cancellationToken)
+        where T : class, IKubernetesObject<V1ObjectMeta> =>
+        SendObjectAsync(type, HttpMethod.Patch, type.Path(@namespace, name, "status"),
+            new StringContent(mergePatch, Encoding.UTF8, new MediaTypeHeaderValue("application/merge-patch+json")), cancellationToken);
+
+    private static StringContent Json<T>(T body, ResourceType<T> type, string mediaType)
+        where T : class, IKubernetesObject<V1ObjectMeta> =>
+        new(JsonSerializer.Serialize(body, type.Item), Encoding.UTF8, new MediaTypeHeaderValue(mediaType));
+
+    private async Task<T> SendObjectAsync<T>(ResourceType<T> type, HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
+        where T : class, IKubernetesObject<V1ObjectMeta>
+    {
         using var deadline = Deadline(cancellationToken);
         try
         {
-            using var response = await SendAsync(request, watch: false, deadline.Token).ConfigureAwait(false);
+            using var response = await SendAsync(new HttpRequestMessage(method, path) { Content = content }, watch: false, deadline.Token).ConfigureAwait(false);
             var stream = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
             await using (stream.ConfigureAwait(false))
             {
                 return await JsonSerializer.DeserializeAsync(stream, type.Item, deadline.Token).ConfigureAwait(false)
-                    ?? throw new JsonException($"POST /{type.Path(@namespace)}: empty body");
+                    ?? throw new JsonException($"{method} /{path}: empty body");
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new TimeoutException($"POST /{type.Path(@namespace)}: no answer within {RequestTimeout.TotalSeconds} s");
+            throw new TimeoutException($"{method} /{path}: no answer within {RequestTimeout.TotalSeconds} s");
         }
     }
 

@@ -51,4 +51,11 @@ public static class LogEvents
 
     // 6000: reporting to the cluster.
     public const int EventNotRecorded = 6001;
+    public const int StatusWritten = 6002;
+    public const int StatusNotWritten = 6003;
+
+    // 7000: leader election (the one LB pod that writes to the API).
+    public const int LeadershipAcquired = 7001;
+    public const int LeadershipLost = 7002;
+    public const int LeaseFailed = 7003;
 }

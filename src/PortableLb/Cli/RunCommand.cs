@@ -30,11 +30,12 @@ public static class RunCommand
         var drainLimit = factory.Single("--drain-limit", "On SIGTERM, seconds after the withdrawal by which keepalived stops even if packets still arrive.", "20");
         var listen = factory.Single("--listen", "HOST:PORT for /healthz, /readyz and /metrics (empty HOST: all addresses, IPv4 and IPv6).", ":9101");
         var debounce = factory.Single("--debounce", "Milliseconds to let a burst of changes settle before reconciling.", "30");
+        var podName = factory.Single("--pod-name", "This pod's name: its identity in the election of the one pod that writes Service status (default: the host name, which is the pod's).");
         var dataPlane = factory.Single("--data-plane", "on: manage local routes and packet marks in this pod's network namespace; off: leave them alone.", "on");
 
         var command = new Command("run", "Watch the cluster (or --objects) and keep keepalived's and exabgp's configs in step with it.")
         {
-            kubeconfig, context, selector, configDir, keepalived, keepalivedPid, exabgpPid, exabgpLog, grace, drainLimit, listen, debounce, dataPlane,
+            kubeconfig, context, selector, configDir, keepalived, keepalivedPid, exabgpPid, exabgpLog, grace, drainLimit, listen, debounce, podName, dataPlane,
         };
         foreach (var option in common.All) command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
@@ -60,6 +61,7 @@ public static class RunCommand
                 Endpoint(parse.GetValue(listen)!, problems),
                 TimeSpan.FromMilliseconds(Number(parse.GetValue(debounce)!, "--debounce", 0, 10_000, problems)))
             {
+                PodName = parse.GetValue(podName) is { Length: > 0 } name ? name : Environment.MachineName,
                 ManageDataPlane = parse.GetValue(dataPlane) switch
                 {
                     "on" => true,

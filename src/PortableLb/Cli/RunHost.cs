@@ -17,6 +17,9 @@ namespace PortableLb.Cli;
 /// <summary>The one place where `portable-lb run` is wired together: sources, loop, daemons and HTTP endpoints.</summary>
 public static partial class RunHost
 {
+    /// <summary>The Lease, in the LB pods' namespace, whose holder writes Service status (the Role grants leases there).</summary>
+    public const string LeaseName = "portable-lb";
+
     /// <param name="options">The checked flags.</param>
     /// <param name="cluster">The API server to watch; null with --objects.</param>
     /// <param name="watchedNamespace">The namespace the Services, the tuning ConfigMap and the password Secret live in.</param>
@@ -38,7 +41,14 @@ public static partial class RunHost
         {
             services.AddSingleton(_ => new KubernetesClient(cluster));
             services.AddSingleton<IServiceEventSink>(provider => new KubernetesServiceEvents(
-                provider.GetRequiredService<KubernetesClient>(), Environment.MachineName, provider.GetRequiredService<ILogger<KubernetesServiceEvents>>()));
+                provider.GetRequiredService<KubernetesClient>(), options.PodName, provider.GetRequiredService<ILogger<KubernetesServiceEvents>>()));
+            // Every LB pod serves; one, elected on a Lease in its own namespace, writes the Services' status.
+            services.AddSingleton(provider => new ServiceStatusPublisher(
+                provider.GetRequiredService<KubernetesClient>(),
+                new LeaderElector(provider.GetRequiredService<KubernetesClient>(), new LeaderElectionOptions(watchedNamespace, LeaseName, options.PodName),
+                    provider.GetRequiredService<ILogger<LeaderElector>>(), provider.GetRequiredService<TimeProvider>()),
+                provider.GetService<IServiceEventSink>(), provider.GetRequiredService<ReconcileStatus>().Registry, provider.GetRequiredService<ILogger<ServiceStatusPublisher>>()));
+            services.AddWatched<ServiceStatusPublisher>("the Service status publisher");
         }
         services.AddSingleton<IClusterSource>(provider => cluster is null
             ? new ManifestFolderSource(common.Objects, provider.GetRequiredService<ILogger<ManifestFolderSource>>())
@@ -74,7 +84,8 @@ public static partial class RunHost
         services.AddSingleton(provider => new ReconcileLoop(
             provider.GetRequiredService<IClusterSource>(), CommonOptions.Tuning(common, watchedNamespace).CreateProvider(), provider.GetRequiredService<Reconciler>(),
             common.Node, common.Services, ReconcileLoopOptions.Default with { Debounce = options.Debounce }, provider.GetRequiredService<ReconcileStatus>(),
-            provider.GetRequiredService<ILogger<ReconcileLoop>>(), events: provider.GetService<IServiceEventSink>(), serving: provider.GetRequiredService<ServingMonitor>()));
+            provider.GetRequiredService<ILogger<ReconcileLoop>>(), events: provider.GetService<IServiceEventSink>(), serving: provider.GetRequiredService<ServingMonitor>(),
+            statuses: cluster is null ? null : provider.GetRequiredService<ServiceStatusPublisher>()));
         if (options.Keepalived == KeepalivedLayout.Supervise)
         {
             // Registered before the controller: hosted services stop in reverse order, so keepalived goes last,

@@ -20,6 +20,9 @@ public sealed record RunOptions(
     IPEndPoint Listen,
     TimeSpan Debounce)
 {
+    /// <summary>This LB pod's name: its identity in the leader election for writing Service status.</summary>
+    public string PodName { get; init; } = Environment.MachineName;
+
     /// <summary>Manage local routes and packet marks in this network namespace (off for tests on a shared host).</summary>
     public bool ManageDataPlane { get; init; } = true;
 }

@@ -7,19 +7,24 @@ using PortableLb.Reconcile;
 namespace PortableLb.Diagnostics;
 
 /// <summary>
-/// events.k8s.io/v1 Events on the Service. The same note for the same Service is sent once, not on every reconcile,
-/// so a lasting problem is one Event rather than a stream of them. Failing to report never fails a reconcile.
+/// events.k8s.io/v1 Events on the Service. The same note for the same Service and reason is sent once, not on every
+/// reconcile, so a lasting problem is one Event rather than a stream of them. Failing to report never fails a reconcile.
 /// </summary>
 public sealed partial class KubernetesServiceEvents(KubernetesClient client, string instance, ILogger<KubernetesServiceEvents> logger, TimeProvider? time = null) : IServiceEventSink
 {
     public const string Controller = "portable-lb.io/ipvs";
     private readonly TimeProvider _time = time ?? TimeProvider.System;
-    private readonly Dictionary<ServiceName, string> _lastNote = [];
+    private readonly Dictionary<(ServiceName, string Reason), string> _lastNote = [];
+    private readonly Lock _lock = new();
 
-    public async Task ReportAsync(ServiceName service, string reason, string note, CancellationToken cancellationToken)
+    public async Task ReportAsync(ServiceName service, string reason, string note, CancellationToken cancellationToken, bool warning = true)
     {
-        if (_lastNote.TryGetValue(service, out var last) && last == note) return;
-        _lastNote[service] = note;
+        // The reconcile loop and the status publisher report from their own tasks.
+        lock (_lock)
+        {
+            if (_lastNote.TryGetValue((service, reason), out var last) && last == note) return;
+            _lastNote[(service, reason)] = note;
+        }
         var now = _time.GetUtcNow();
         try
         {
@@ -33,13 +38,13 @@ public sealed partial class KubernetesServiceEvents(KubernetesClient client, str
                 Reason = reason,
                 // The API caps a note at 1 kB.
                 Note = note.Length > 1000 ? note[..1000] : note,
-                Type = "Warning",
+                Type = warning ? "Warning" : "Normal",
                 Regarding = new V1ObjectReference { ApiVersion = "v1", Kind = "Service", NamespaceProperty = service.Namespace, Name = service.Name },
             }, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is KubernetesApiException or HttpRequestException or TimeoutException)
         {
-            _lastNote.Remove(service);
+            lock (_lock) _lastNote.Remove((service, reason));
             Log.NotReported(logger, service.ToString(), e.Message);
         }
     }

@@ -24,7 +24,7 @@ public sealed record ReconcileLoopOptions(TimeSpan Debounce, TimeSpan InitialRet
 public sealed partial class ReconcileLoop(
     IClusterSource source, ITuningProvider tuning, Reconciler reconciler, NodeAddresses node, IReadOnlyCollection<ServiceName>? only,
     ReconcileLoopOptions options, ReconcileStatus status, ILogger<ReconcileLoop> logger, TimeProvider? time = null,
-    IServiceEventSink? events = null, ServingMonitor? serving = null)
+    IServiceEventSink? events = null, ServingMonitor? serving = null, IServiceStatusSink? statuses = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly OncePerChange _objectErrors = new();
@@ -87,6 +87,8 @@ public sealed partial class ReconcileLoop(
         {
             var outcome = await reconciler.ReconcileAsync(snapshot, settings, node, only, serving?.Current ?? ServingFacts.Ungated, cancellationToken).ConfigureAwait(false);
             status.Record(outcome, _time.GetElapsedTime(started), _time.GetUtcNow());
+            // A tuning or node error leaves no build to speak for the Services: their status stays as it is.
+            if (outcome.Result != ReconcileResult.ConfigError) statuses?.Offer(ServiceStatusPlanner.Plan(snapshot, outcome.Build, settings.IpMode, only));
             if (outcome.Writes.GetValueOrDefault(ConfigFiles.Ipvs) == WriteOutcome.Written) serving?.Expedite();
             switch (outcome.Result)
             {

@@ -18,7 +18,9 @@ public sealed record TuningParseResult(TuningSettings? Tuning, IReadOnlyList<Tun
 /// </summary>
 public static partial class TuningParser
 {
-    private static readonly string[] RootKeys = ["virtualServer", "bgp", "services"];
+    private static readonly string[] RootKeys = ["virtualServer", "bgp", "services", "status"];
+    private static readonly string[] StatusKeys = ["ipMode"];
+    private static readonly Dictionary<string, IngressMode> IngressModes = new() { ["VIP"] = IngressMode.Vip, ["Proxy"] = IngressMode.Proxy };
     private static readonly string[] VirtualServerKeys =
         ["scheduler", "forwarding", "delayLoop", "persistenceTimeout", "upperThreshold", "weight", "healthCheck"];
     private static readonly string[] HealthCheckKeys =
@@ -95,9 +97,15 @@ public static partial class TuningParser
             }
         }
 
+        var ipMode = IngressMode.Vip;
+        if (top.TryGetValue("status", out var statusNode) && reader.Mapping(statusNode, "status", StatusKeys).TryGetValue("ipMode", out var modeNode))
+        {
+            ipMode = reader.Enum(modeNode, "status.ipMode", IngressModes) ?? ipMode;
+        }
+
         return reader.Errors.Count > 0
             ? new TuningParseResult(null, reader.Errors)
-            : new TuningParseResult(new TuningSettings(defaults, bgp, services), []);
+            : new TuningParseResult(new TuningSettings(defaults, bgp, services) { IpMode = ipMode }, []);
     }
 
     private static VirtualServerSettings ReadVirtualServer(YamlFieldReader reader, YamlNode node, string path, VirtualServerSettings baseline)

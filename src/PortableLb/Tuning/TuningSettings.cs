@@ -12,6 +12,13 @@ public enum HealthCheckType { Tcp, Http, Https, None }
 
 public enum AnnounceMode { WhenServing, Always }
 
+/// <summary>
+/// status.loadBalancer.ingress[].ipMode. VIP: kube-proxy also delivers the address inside the cluster, straight to
+/// the endpoints (the LB pods never see that traffic). Proxy: kube-proxy leaves the address alone, so in-cluster
+/// clients go through the LB pods like outside ones (README: Service status).
+/// </summary>
+public enum IngressMode { Vip, Proxy }
+
 public sealed record HealthCheckSettings(
     HealthCheckType Type,
     int ConnectTimeout,
@@ -71,6 +78,9 @@ public sealed record TuningSettings(
     IReadOnlyDictionary<string, VirtualServerSettings> Services)
 {
     public static TuningSettings Default { get; } = new(VirtualServerSettings.Default, BgpSettings.Default, new Dictionary<string, VirtualServerSettings>());
+
+    /// <summary>What ipMode the Services' status shows (the tuning's status.ipMode).</summary>
+    public IngressMode IpMode { get; init; } = IngressMode.Vip;
 
     public VirtualServerSettings For(string namespacedName) =>
         Services.TryGetValue(namespacedName, out var settings) ? settings : VirtualServer;

@@ -396,9 +396,16 @@ public sealed class ClusterLab : IAsyncDisposable
     }
 
     /// <summary>GET http://POD_IP:9101/PATH, as the kubelet probes it and Prometheus scrapes it: status code and body.
-    /// A request curl could not finish is status 0, with curl's exit code and error as the body, so that a failed
-    /// assertion says why.</summary>
+    /// A request curl cannot finish is tried again, up to three times in all, as the kubelet's failureThreshold
+    /// does; after that it is status 0, with curl's exit code and error as the body, so that a failed assertion says why.</summary>
     public async Task<(int Status, string Body)> ProbeAsync(LbPod pod, string path)
+    {
+        var answer = (Status: 0, Body: "");
+        for (var attempt = 0; attempt < 3 && answer.Status == 0; attempt++) answer = await ProbeOnceAsync(pod, path);
+        return answer;
+    }
+
+    private async Task<(int Status, string Body)> ProbeOnceAsync(LbPod pod, string path)
     {
         var (_, output) = await RunAsync($$"""
             set +e

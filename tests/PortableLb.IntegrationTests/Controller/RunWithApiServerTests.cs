@@ -53,7 +53,7 @@ public sealed class RunWithApiServerTests
             var events = server.Store.All(Resources.Events).Where(e => e.Regarding?.Name == "broken").ToList();
             Assert.That(events.Single().Note, Does.Contain("\"192.0.2.300\" is not an IPv4 or IPv6 address"));
             Assert.That(events.Single().Reason, Is.EqualTo("InvalidService"));
-            Assert.That(server.Store.All(Resources.Events).Where(e => e.Regarding?.Name == "web"), Is.Empty);
+            Assert.That(server.Store.All(Resources.Events).Where(e => e.Regarding?.Name == "web" && e.Type == "Warning"), Is.Empty);
         }
         catch (AssertionException)
         {
@@ -64,6 +64,103 @@ public sealed class RunWithApiServerTests
         {
             if (controller is { HasExited: false }) controller.Kill(entireProcessTree: true);
             controller?.Dispose();
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+    private static async Task<string> KubeconfigAsync(FakeApiServer server, string folder)
+    {
+        var kubeconfig = Path.Combine(folder, "kubeconfig");
+        await File.WriteAllTextAsync(kubeconfig, $"""
+            apiVersion: v1
+            kind: Config
+            current-context: fake
+            contexts: [{"{"}name: fake, context: {"{"}cluster: fake, user: me, namespace: default{"}"}{"}"}]
+            clusters: [{"{"}name: fake, cluster: {"{"}server: "{server.Address}"{"}"}{"}"}]
+            users: [{"{"}name: me, user: {"{"}token: test-token{"}"}{"}"}]
+            """);
+        return kubeconfig;
+    }
+
+    private static System.Diagnostics.Process StartController(string folder, string kubeconfig, string pod, List<string> output)
+    {
+        var run = Directory.CreateDirectory(Path.Combine(folder, pod)).FullName;
+        return ControllerProcess.Start(
+        [
+            "--kubeconfig", kubeconfig, "--config-dir", run, "--listen", "127.0.0.1:0", "--pod-name", pod,
+            "--keepalived-pidfile", Path.Combine(run, "keepalived.pid"), "--exabgp-pidfile", Path.Combine(run, "exabgp.pid"),
+            "--debounce", "20", "--data-plane", "off", "--withdraw-grace", "0",
+        ], output);
+    }
+
+    private static string Shown(FakeApiServer server, string name) =>
+        server.Store.All(Resources.Services).Single(s => s.Metadata.Name == name).Status?.LoadBalancer?.Ingress is { } ingress
+            ? string.Join(" ", ingress.Select(i => $"{i.Ip}/{i.IpMode}"))
+            : "";
+
+    private static void Update(FakeApiServer server, string name, Action<V1Service> change)
+    {
+        // As `kubectl edit` does: the object as stored, status and all, with one change.
+        var service = server.Store.All(Resources.Services).Single(s => s.Metadata.Name == name);
+        change(service);
+        server.Store.Apply(Resources.Services, service);
+    }
+
+    private static int StatusWrites(FakeApiServer server, string name) =>
+        server.Requests.Count(r => r.Request.StartsWith($"PATCH /api/v1/namespaces/default/services/{name}/status", StringComparison.Ordinal));
+
+    [Test]
+    public async Task Two_controllers_elect_one_writer_that_shows_each_served_address_as_EXTERNAL_IP_and_a_survivor_takes_over()
+    {
+        Daemons.Require("keepalived");
+        var folder = Directory.CreateTempSubdirectory("portable-lb-status-").FullName;
+        await using var server = await FakeApiServer.StartAsync();
+        var output = new List<string>();
+        var controllers = new Dictionary<string, System.Diagnostics.Process>();
+        try
+        {
+            server.Store.Apply(Resources.Services, TestObjects.Service("web", address: "192.0.2.10, 198.51.100.0/28"));
+            server.Store.Apply(Resources.EndpointSlices, TestObjects.Slice("web-1", "web", 2));
+            var theirs = TestObjects.Service("theirs", address: "192.0.2.99");
+            theirs.Spec.LoadBalancerClass = "example.com/other";
+            theirs.Status = new V1ServiceStatus { LoadBalancer = new V1LoadBalancerStatus { Ingress = [new V1LoadBalancerIngress { Ip = "203.0.113.1" }] } };
+            server.Store.Apply(Resources.Services, theirs);
+            var kubeconfig = await KubeconfigAsync(server, folder);
+            foreach (var pod in new[] { "lb-a", "lb-b" }) controllers[pod] = StartController(folder, kubeconfig, pod, output);
+
+            await Eventually.True(() => Shown(server, "web") == "192.0.2.10/VIP", "web's status shows its single address, not its prefix", TimeSpan.FromSeconds(30));
+            var leader = server.Store.All(Resources.Leases).Single(l => l.Metadata.Name == "portable-lb").Spec.HolderIdentity;
+            Assert.That(leader, Is.AnyOf("lb-a", "lb-b"));
+            await Task.Delay(2_000);
+            Assert.That(StatusWrites(server, "web"), Is.EqualTo(1), "one writer, and a written status is not written again");
+            Assert.That(Shown(server, "theirs"), Is.EqualTo("203.0.113.1/"), "another class's status is never touched");
+            var assigned = server.Store.All(Resources.Events).Where(e => e.Regarding?.Name == "web" && e.Reason == "AddressAssigned").ToList();
+            Assert.That(assigned.Select(e => (e.Type, e.Note, e.ReportingInstance)), Is.EqualTo(new[] { ("Normal", "status.loadBalancer.ingress: 192.0.2.10 (VIP)", leader) }));
+
+            Update(server, "web", s => s.Metadata.Annotations["portable-lb.io/addresses"] = "192.0.2.11");
+            await Eventually.True(() => Shown(server, "web") == "192.0.2.11/VIP", "the status follows a new address");
+
+            // The leader dies without a word (no release): the survivor takes over once the Lease has stood still for 15 s.
+            controllers[leader!].Kill(entireProcessTree: true);
+            var killed = System.Diagnostics.Stopwatch.StartNew();
+            Update(server, "web", s => s.Metadata.Annotations.Remove("portable-lb.io/addresses"));
+            await Eventually.True(() => Shown(server, "web") == "", "the survivor clears the status of a Service whose addresses went away", TimeSpan.FromSeconds(40));
+            await TestContext.Out.WriteLineAsync($"status cleared by the survivor {killed.Elapsed.TotalSeconds:0.0} s after the leader was killed");
+            Assert.That(killed.Elapsed, Is.GreaterThan(TimeSpan.FromSeconds(10)), "nobody writes while the dead leader's lease may still be valid");
+            var lease = server.Store.All(Resources.Leases).Single(l => l.Metadata.Name == "portable-lb").Spec;
+            Assert.That((lease.HolderIdentity, lease.LeaseTransitions), Is.EqualTo((leader == "lb-a" ? "lb-b" : "lb-a", 1)));
+        }
+        catch (AssertionException)
+        {
+            lock (output) TestContext.Out.WriteLine(string.Join("\n", output.TakeLast(60)));
+            throw;
+        }
+        finally
+        {
+            foreach (var controller in controllers.Values)
+            {
+                if (!controller.HasExited) controller.Kill(entireProcessTree: true);
+                controller.Dispose();
+            }
             Directory.Delete(folder, recursive: true);
         }
     }

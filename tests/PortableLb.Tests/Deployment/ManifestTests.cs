@@ -68,8 +68,8 @@ public sealed class ManifestTests
         Assert.That(grants, Is.EqualTo(new[]
         {
             "coordination.k8s.io leases create",
-            "coordination.k8s.io leases get",
-            "coordination.k8s.io leases update",
+            "coordination.k8s.io leases get [portable-lb]",
+            "coordination.k8s.io leases update [portable-lb]",
             "core configmaps get [portable-lb-tuning]", "core configmaps list [portable-lb-tuning]", "core configmaps watch [portable-lb-tuning]",
             "core events create",
             "core pods get", "core pods list", "core pods watch",
@@ -83,6 +83,8 @@ public sealed class ManifestTests
         var env = objects.OfType<DeploymentObject>().Single(d => d.Metadata.Name == "portable-lb").Spec.Template.Spec.Containers.Single(c => c.Name == "ipvs").Env!;
         Assert.That(env.Single(e => e.Name == "PORTABLE_LB_TUNING_CONFIGMAP").Value, Does.EndWith("/portable-lb-tuning"));
         Assert.That(env.Single(e => e.Name == "PORTABLE_LB_BGP_PASSWORD_SECRET").Value, Is.EqualTo("portable-lb-bgp-password"));
+        Assert.That(PortableLb.Cli.RunHost.LeaseName, Is.EqualTo("portable-lb"), "the Lease the Role names");
+        Assert.That(env.Single(e => e.Name == "PORTABLE_LB_POD_NAME").ValueFrom!.FieldRef!.FieldPath, Is.EqualTo("metadata.name"), "the election's identity is the pod's name");
         var binding = objects.OfType<RoleBindingObject>().Single();
         var account = objects.OfType<ServiceAccountObject>().Single();
         Assert.That(binding.RoleRef.Name, Is.EqualTo(role.Metadata.Name));

@@ -69,6 +69,16 @@ public sealed class TuningParserTests
     }
 
     [Test]
+    public void The_status_shows_VIP_unless_the_tuning_asks_for_Proxy()
+    {
+        Assert.That(Valid("bgp: {}").IpMode, Is.EqualTo(IngressMode.Vip));
+        Assert.That(Valid("status: {ipMode: Proxy}").IpMode, Is.EqualTo(IngressMode.Proxy));
+        Assert.That(Valid("status: {ipMode: VIP}").IpMode, Is.EqualTo(IngressMode.Vip));
+        Assert.That(Errors("status: {ipMode: nat}"), Is.EqualTo(new[] { "status.ipMode: must be one of VIP, Proxy, got \"nat\"" }));
+        Assert.That(Errors("status: {mode: Proxy}"), Is.EqualTo(new[] { "status.mode: unknown key; expected one of ipMode" }));
+    }
+
+    [Test]
     public void A_literal_next_hop_is_an_address()
     {
         Assert.That(Valid("bgp: {nextHop: 10.0.0.106}").Bgp.NextHop, Is.EqualTo(new NextHopChoice.Literal(IPAddress.Parse("10.0.0.106"))));
@@ -79,7 +89,7 @@ public sealed class TuningParserTests
     {
         Assert.That(Errors("virtualServer: {healthCheck: {misc_path: /bin/sh}}\nbgpp: {}"), Is.EquivalentTo(new[]
         {
-            "bgpp: unknown key; expected one of virtualServer, bgp, services",
+            "bgpp: unknown key; expected one of virtualServer, bgp, services, status",
             "virtualServer.healthCheck.misc_path: unknown key; expected one of type, connectTimeout, retry, delayBeforeRetry, port, path, statusCode",
         }));
     }

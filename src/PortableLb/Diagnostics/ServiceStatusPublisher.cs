@@ -1,0 +1,159 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using PortableLb.Common;
+using PortableLb.Kubernetes;
+using PortableLb.Model;
+using PortableLb.Reconcile;
+using PortableLb.Sources;
+using Prometheus;
+
+namespace PortableLb.Diagnostics;
+
+/// <summary>
+/// Writes the Services' status.loadBalancer from the latest plan (<see cref="ServiceStatusPlanner"/>), only while
+/// this LB pod leads (<see cref="LeaderElector"/>); every pod plans, one writes. Level-based: each pass works from
+/// the latest plan, so a burst of reconciles is one pass, and a new leader starts from the plan of the newest
+/// snapshot. A status the snapshot does not show yet (the watch lags our write) is not written twice. Failures are
+/// logged, counted and retried with backoff; they never touch serving.
+/// </summary>
+public sealed partial class ServiceStatusPublisher : BackgroundService, IServiceStatusSink
+{
+    private static readonly TimeSpan Resync = TimeSpan.FromSeconds(30);
+
+    private readonly KubernetesClient _client;
+    private readonly LeaderElector _elector;
+    private readonly IServiceEventSink? _events;
+    private readonly ILogger _logger;
+    private readonly ChangeSignal _wake = new();
+    private readonly Counter _writes;
+    private readonly Gauge _leading;
+    private volatile IReadOnlyList<StatusChange> _latest = [];
+
+    // Per Service: the resourceVersion our write was planned against, and the one it produced. A plan made against
+    // either is stale (the watch has not brought our write yet) or already written (the server normalised it).
+    private readonly Dictionary<ServiceName, (string? Before, string? After)> _written = [];
+
+    public ServiceStatusPublisher(KubernetesClient client, LeaderElector elector, IServiceEventSink? events, CollectorRegistry registry, ILogger<ServiceStatusPublisher> logger)
+    {
+        (_client, _elector, _events, _logger) = (client, elector, events, logger);
+        var metrics = Prometheus.Metrics.WithCustomRegistry(registry);
+        _writes = metrics.CreateCounter("portable_lb_status_writes_total", "Writes of Services' status.loadBalancer by this pod, by result: written, failed.", "result");
+        _leading = metrics.CreateGauge("portable_lb_leader", "1 while this LB pod holds the Lease and writes Service status.");
+        _elector.LeadershipChanged += _wake.Set;
+    }
+
+    public void Offer(IReadOnlyList<StatusChange> changes)
+    {
+        _latest = changes;
+        _wake.Set();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var election = _elector.RunAsync(stoppingToken);
+        var publishing = PublishLoopAsync(stoppingToken);
+        // Either one ending while the host runs is a fault of the whole publisher, seen at once.
+        var first = await Task.WhenAny(election, publishing).ConfigureAwait(false);
+        await first.ConfigureAwait(false);
+        if (!stoppingToken.IsCancellationRequested) throw new InvalidOperationException(first == election ? "the leader election stopped on its own" : "the status publisher stopped on its own");
+        await Task.WhenAll(election, publishing).ConfigureAwait(false);
+    }
+
+    private async Task PublishLoopAsync(CancellationToken cancellationToken)
+    {
+        var retry = new Backoff(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30));
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            _wake.Reset();
+            _leading.Set(_elector.Current is null ? 0 : 1);
+            var failed = await PublishAsync(cancellationToken).ConfigureAwait(false);
+            if (!failed) retry.Reset();
+            try
+            {
+                await _wake.WaitAsync(failed ? retry.Next() : Resync, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <returns>True when a write failed and the pass should be retried.</returns>
+    private async Task<bool> PublishAsync(CancellationToken cancellationToken)
+    {
+        var changes = _latest;
+        foreach (var settled in _written.Keys.Where(k => changes.All(c => c.Service != k)).ToList()) _written.Remove(settled);
+        var failed = false;
+        foreach (var change in changes)
+        {
+            // Asked right before each write: a leader whose renewals stopped succeeding stops here, before its lease can expire.
+            if (_elector.Current is null) return false;
+            if (_written.TryGetValue(change.Service, out var written) && (change.ResourceVersion == written.Before || change.ResourceVersion == written.After)) continue;
+            try
+            {
+                var updated = await _client.PatchStatusAsync(Resources.Services, change.Service.Namespace, change.Service.Name, MergePatch(change.Ingress), cancellationToken).ConfigureAwait(false);
+                _written[change.Service] = (change.ResourceVersion, updated.Metadata?.ResourceVersion);
+                _writes.WithLabels("written").Inc();
+                var shown = change.Ingress.Count == 0 ? "none" : string.Join(", ", change.Ingress.Select(i => $"{i.Ip} ({i.IpMode})"));
+                Log.Written(_logger, change.Service.ToString(), shown);
+                if (change.Ingress.Count > 0 && _events is not null)
+                {
+                    await _events.ReportAsync(change.Service, "AddressAssigned", $"status.loadBalancer.ingress: {shown}", cancellationToken, warning: false).ConfigureAwait(false);
+                }
+            }
+            catch (KubernetesApiException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
+            {
+                // Deleted since the snapshot: its status went with it.
+            }
+            catch (Exception e) when (e is KubernetesApiException or HttpRequestException or TimeoutException or JsonException)
+            {
+                failed = true;
+                _writes.WithLabels("failed").Inc();
+                Log.NotWritten(_logger, change.Service.ToString(), e.Message);
+            }
+        }
+        return failed;
+    }
+
+    /// <summary>{"status":{"loadBalancer":{"ingress":[…]}}}; null removes the list (RFC 7386), which clears EXTERNAL-IP.</summary>
+    public static string MergePatch(ValueList<IngressEntry> ingress)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteStartObject("status");
+            json.WriteStartObject("loadBalancer");
+            if (ingress.Count == 0) json.WriteNull("ingress");
+            else
+            {
+                json.WriteStartArray("ingress");
+                foreach (var entry in ingress)
+                {
+                    json.WriteStartObject();
+                    json.WriteString("ip", entry.Ip);
+                    json.WriteString("ipMode", entry.IpMode);
+                    json.WriteEndObject();
+                }
+                json.WriteEndArray();
+            }
+            json.WriteEndObject();
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = LogEvents.StatusWritten, Level = LogLevel.Information, Message = "Service {Service} status.loadBalancer.ingress: {Ingress}")]
+        public static partial void Written(ILogger logger, string service, string ingress);
+
+        [LoggerMessage(EventId = LogEvents.StatusNotWritten, Level = LogLevel.Warning, Message = "Could not write Service {Service}'s status (retried with backoff): {Error}")]
+        public static partial void NotWritten(ILogger logger, string service, string error);
+    }
+}

@@ -1,0 +1,46 @@
+using PortableLb.Common;
+using PortableLb.Kubernetes;
+using PortableLb.Sources;
+using PortableLb.Tuning;
+using k8s.Models;
+
+namespace PortableLb.Model;
+
+/// <summary>One entry of status.loadBalancer.ingress as PortableLb writes it: an address and its ipMode.</summary>
+public sealed record IngressEntry(string Ip, string IpMode);
+
+/// <summary>A Service whose status.loadBalancer.ingress must change, and the resourceVersion the change was planned against.</summary>
+public sealed record StatusChange(ServiceName Service, string? ResourceVersion, ValueList<IngressEntry> Ingress);
+
+/// <summary>
+/// The pure half of the Service status: which Services show which addresses as EXTERNAL-IP. A Service of our
+/// loadBalancerClass that the build accepted shows each single address it is served on; prefixes are announced
+/// but have no ingress entry (an ingress entry is one address). Every other Service of our class (rejected, no
+/// address, or no longer type LoadBalancer) shows none. Services of another class are never touched. Only changes
+/// are returned, so an unchanged Service is never written.
+/// </summary>
+public static class ServiceStatusPlanner
+{
+    public static string ModeName(IngressMode mode) => mode == IngressMode.Proxy ? "Proxy" : "VIP";
+
+    public static IReadOnlyList<StatusChange> Plan(ClusterSnapshot snapshot, BuildResult build, IngressMode mode, IReadOnlyCollection<ServiceName>? only)
+    {
+        var served = build.Services.ToDictionary(s => s.Name);
+        var changes = new List<StatusChange>();
+        foreach (var service in snapshot.Services.Where(s => s.Spec?.LoadBalancerClass == DesiredStateBuilder.LoadBalancerClass))
+        {
+            var key = ObjectKey.Of(service);
+            var name = new ServiceName(key.Namespace, key.Name);
+            if (only is { Count: > 0 } && !only.Contains(name)) continue;
+            var desired = DesiredStateBuilder.IsServed(service) && served.TryGetValue(name, out var summary)
+                ? summary.Addresses.Where(a => IpText.TryParseAddress(a, out _)).Select(a => new IngressEntry(a, ModeName(mode))).ToValueList()
+                : ValueList<IngressEntry>.Empty;
+            if (!desired.SequenceEqual(Current(service))) changes.Add(new StatusChange(name, service.Metadata?.ResourceVersion, desired));
+        }
+        return changes;
+    }
+
+    /// <summary>What the Service shows now; an entry with a hostname and no address is compared as such, so it is replaced.</summary>
+    public static IEnumerable<IngressEntry> Current(V1Service service) =>
+        (service.Status?.LoadBalancer?.Ingress ?? []).Select(i => new IngressEntry(i.Ip ?? $"hostname:{i.Hostname}", i.IpMode ?? ""));
+}

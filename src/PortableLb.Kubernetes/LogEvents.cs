@@ -53,6 +53,7 @@ public static class LogEvents
     public const int EventNotRecorded = 6001;
     public const int StatusWritten = 6002;
     public const int StatusNotWritten = 6003;
+    public const int AllocationFailed = 6004;
 
     // 7000: leader election (the one LB pod that writes to the API).
     public const int LeadershipAcquired = 7001;

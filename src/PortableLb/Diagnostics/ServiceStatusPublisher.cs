@@ -30,7 +30,8 @@ public sealed partial class ServiceStatusPublisher : BackgroundService, IService
     private readonly ChangeSignal _wake = new();
     private readonly Counter _writes;
     private readonly Gauge _leading;
-    private volatile IReadOnlyList<StatusChange> _latest = [];
+    private readonly Gauge _allocationFailures;
+    private volatile StatusPlan _latest = StatusPlan.Empty;
 
     // Per Service: the resourceVersion our write was planned against, and the one it produced. A plan made against
     // either is stale (the watch has not brought our write yet) or already written (the server normalised it).
@@ -42,12 +43,13 @@ public sealed partial class ServiceStatusPublisher : BackgroundService, IService
         var metrics = Prometheus.Metrics.WithCustomRegistry(registry);
         _writes = metrics.CreateCounter("portable_lb_status_writes_total", "Writes of Services' status.loadBalancer by this pod, by result: written, failed.", "result");
         _leading = metrics.CreateGauge("portable_lb_leader", "1 while this LB pod holds the Lease and writes Service status.");
+        _allocationFailures = metrics.CreateGauge("portable_lb_allocation_failures", "Services that wait for an address their pools cannot give (as the leader last planned).");
         _elector.LeadershipChanged += _wake.Set;
     }
 
-    public void Offer(IReadOnlyList<StatusChange> changes)
+    public void Offer(StatusPlan plan)
     {
-        _latest = changes;
+        _latest = plan;
         _wake.Set();
     }
 
@@ -85,7 +87,18 @@ public sealed partial class ServiceStatusPublisher : BackgroundService, IService
     /// <returns>True when a write failed and the pass should be retried.</returns>
     private async Task<bool> PublishAsync(CancellationToken cancellationToken)
     {
-        var changes = _latest;
+        var plan = _latest;
+        var changes = plan.Changes;
+        if (_elector.Current is null) return false;
+        _allocationFailures.Set(plan.AllocationFailures.Count);
+        foreach (var failure in plan.AllocationFailures)
+        {
+            Log.AllocationFailed(_logger, failure.ToString());
+            if (_events is not null)
+            {
+                await _events.ReportAsync(new ServiceName(failure.Object.Namespace, failure.Object.Name), "AllocationFailed", $"{failure.Field}: {failure.Message}", cancellationToken).ConfigureAwait(false);
+            }
+        }
         foreach (var settled in _written.Keys.Where(k => changes.All(c => c.Service != k)).ToList()) _written.Remove(settled);
         var failed = false;
         foreach (var change in changes)
@@ -152,6 +165,9 @@ public sealed partial class ServiceStatusPublisher : BackgroundService, IService
     {
         [LoggerMessage(EventId = LogEvents.StatusWritten, Level = LogLevel.Information, Message = "Service {Service} status.loadBalancer.ingress: {Ingress}")]
         public static partial void Written(ILogger logger, string service, string ingress);
+
+        [LoggerMessage(EventId = LogEvents.AllocationFailed, Level = LogLevel.Warning, Message = "No address for a Service: {Failure}")]
+        public static partial void AllocationFailed(ILogger logger, string failure);
 
         [LoggerMessage(EventId = LogEvents.StatusNotWritten, Level = LogLevel.Warning, Message = "Could not write Service {Service}'s status (retried with backoff): {Error}")]
         public static partial void NotWritten(ILogger logger, string service, string error);

@@ -10,10 +10,13 @@ namespace PortableLb.Model;
 /// rejected with an error that names both. "First" is age (creationTimestamp, then uid), never the name: otherwise
 /// a new Service named to sort early could take a served address over. Single addresses are kept in a hash, so a
 /// claim costs the same however many addresses are already claimed; only prefixes, which are few, are scanned.
+/// Two Services may use one single address only on different ports and only when both carry the same
+/// portable-lb.io/allow-shared-ip key (MetalLB's rule), so that no Service ends up sharing by accident.
 /// </summary>
 internal sealed class AddressClaims
 {
     private readonly Dictionary<(IPAddress Address, Protocol Protocol, int Port), ServiceName> _addresses = [];
+    private readonly Dictionary<IPAddress, (ServiceName Owner, string? ShareKey)> _holders = [];
     private readonly List<(IPNetwork Prefix, Protocol Protocol, int Port, ServiceName Owner)> _prefixes = [];
 
     public bool TryClaim(ServicePlan plan, List<ObjectError> errors)
@@ -36,9 +39,20 @@ internal sealed class AddressClaims
                     $"{network.Display()} {protocol.ToString().ToUpperInvariant()}/{port} overlaps {claimed.Display()}, already served for {who}"));
                 return false;
             }
+            if (network.IsSingleAddress() && _holders.TryGetValue(network.BaseAddress, out var holder) && holder.Owner != plan.Name
+                && (plan.ShareKey is not { Length: > 0 } key || key != holder.ShareKey))
+            {
+                errors.Add(new ObjectError(new ObjectKey("Service", plan.Name.Namespace, plan.Name.Name), "metadata.annotations[\"" + AddressAllocator.ShareAnnotation + "\"]",
+                    $"{network.Display()} is already served for Service {holder.Owner}; two Services share an address only when both carry the same {AddressAllocator.ShareAnnotation} key"));
+                return false;
+            }
             pending.Add(network, protocol, port, plan.Name);
         }
-        foreach (var (address, owner) in pending._addresses) _addresses[address] = owner;
+        foreach (var (address, owner) in pending._addresses)
+        {
+            _addresses[address] = owner;
+            _holders.TryAdd(address.Address, (owner, plan.ShareKey));
+        }
         _prefixes.AddRange(pending._prefixes);
         return true;
     }

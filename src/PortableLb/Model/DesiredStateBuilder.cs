@@ -125,7 +125,7 @@ public static partial class DesiredStateBuilder
         if (!Dns1123Label().IsMatch(key.Namespace)) Problem("metadata.namespace", $"\"{IpText.Printable(key.Namespace)}\" is not a valid namespace (a DNS-1123 label)");
         var name = new ServiceName(key.Namespace, key.Name);
         var settings = tuning.For(name.ToString());
-        var addresses = ServiceAddresses.Resolve(service, reserved, Problem);
+        var addresses = ServiceAddresses.Resolve(service, reserved, tuning.Pools, Problem);
         var ports = ValidPorts(service, Problem);
         var persistence = PersistenceTimeout(service, settings, Problem);
         if ((long)addresses.Count * ports.Count > MaxVirtualServersPerService)
@@ -138,7 +138,7 @@ public static partial class DesiredStateBuilder
             return null;
         }
 
-        var plan = new ServicePlan(name, addresses);
+        var plan = new ServicePlan(name, addresses, service.Metadata?.Annotations.ValueOf(AddressAllocator.ShareAnnotation));
         foreach (var address in addresses)
         {
             var family = address.Address.AddressFamily;

@@ -52,7 +52,7 @@ public static class NodeRoutePlanner
         {
             var key = ObjectKey.Of(service);
             if (only is { Count: > 0 } && !only.Contains(new ServiceName(key.Namespace, key.Name))) continue;
-            foreach (var address in ServiceAddresses.Resolve(service, reserved, (field, message) => errors.Add(new ObjectError(key, field, message))))
+            foreach (var address in ServiceAddresses.Resolve(service, reserved, pools: null, (field, message) => errors.Add(new ObjectError(key, field, message))))
             {
                 destinations.TryAdd(address.Network.ToString(), address.Network);
             }

@@ -3,9 +3,12 @@ using PortableLb.Common;
 namespace PortableLb.Model;
 
 /// <summary>One Service's share of the desired state, held apart until the Service is known to be free of errors and conflicts.</summary>
-internal sealed class ServicePlan(ServiceName name, IReadOnlyList<ServiceAddress> addresses)
+internal sealed class ServicePlan(ServiceName name, IReadOnlyList<ServiceAddress> addresses, string? shareKey = null)
 {
     public ServiceName Name { get; } = name;
+
+    /// <summary>The portable-lb.io/allow-shared-ip key: Services share a single address only when both carry the same one.</summary>
+    public string? ShareKey { get; } = shareKey;
     public IReadOnlyList<ServiceAddress> Addresses { get; } = addresses;
     public List<VirtualServer> VirtualServers { get; } = [];
     public List<Announcement> Announcements { get; } = [];

@@ -12,9 +12,16 @@ public sealed record IngressEntry(string Ip, string IpMode);
 /// <summary>A Service whose status.loadBalancer.ingress must change, and the resourceVersion the change was planned against.</summary>
 public sealed record StatusChange(ServiceName Service, string? ResourceVersion, ValueList<IngressEntry> Ingress);
 
+/// <summary>What the leader should write, and the Services a pool could not give an address (each an AllocationFailed Event).</summary>
+public sealed record StatusPlan(IReadOnlyList<StatusChange> Changes, IReadOnlyList<ObjectError> AllocationFailures)
+{
+    public static StatusPlan Empty { get; } = new([], []);
+}
+
 /// <summary>
 /// The pure half of the Service status: which Services show which addresses as EXTERNAL-IP. A Service of our
-/// loadBalancerClass that the build accepted shows each single address it is served on; prefixes are announced
+/// loadBalancerClass that the build accepted shows each single address it is served on (a Service a pool has just
+/// given addresses shows those: the status is where the allocation is recorded); prefixes are announced
 /// but have no ingress entry (an ingress entry is one address). Every other Service of our class (rejected, no
 /// address, or no longer type LoadBalancer) shows none. Services of another class are never touched. Only changes
 /// are returned, so an unchanged Service is never written.
@@ -23,21 +30,25 @@ public static class ServiceStatusPlanner
 {
     public static string ModeName(IngressMode mode) => mode == IngressMode.Proxy ? "Proxy" : "VIP";
 
-    public static IReadOnlyList<StatusChange> Plan(ClusterSnapshot snapshot, BuildResult build, IngressMode mode, IReadOnlyCollection<ServiceName>? only)
+    public static StatusPlan Plan(ClusterSnapshot snapshot, BuildResult build, TuningSettings tuning, NodeAddresses node, IReadOnlyCollection<ServiceName>? only)
     {
         var served = build.Services.ToDictionary(s => s.Name);
+        var allocation = AddressAllocator.Allocate(snapshot, build, tuning, node, only);
+        var mode = ModeName(tuning.IpMode);
         var changes = new List<StatusChange>();
         foreach (var service in snapshot.Services.Where(s => s.Spec?.LoadBalancerClass == DesiredStateBuilder.LoadBalancerClass))
         {
             var key = ObjectKey.Of(service);
             var name = new ServiceName(key.Namespace, key.Name);
             if (only is { Count: > 0 } && !only.Contains(name)) continue;
-            var desired = DesiredStateBuilder.IsServed(service) && served.TryGetValue(name, out var summary)
-                ? summary.Addresses.Where(a => IpText.TryParseAddress(a, out _)).Select(a => new IngressEntry(a, ModeName(mode))).ToValueList()
+            var desired = !DesiredStateBuilder.IsServed(service) ? ValueList<IngressEntry>.Empty
+                : served.TryGetValue(name, out var summary) && summary.Addresses.Count > 0
+                    ? summary.Addresses.Where(a => IpText.TryParseAddress(a, out _)).Select(a => new IngressEntry(a, mode)).ToValueList()
+                : allocation.Allocations.TryGetValue(name, out var allocated) ? allocated.Select(a => new IngressEntry(a.ToString(), mode)).ToValueList()
                 : ValueList<IngressEntry>.Empty;
             if (!desired.SequenceEqual(Current(service))) changes.Add(new StatusChange(name, service.Metadata?.ResourceVersion, desired));
         }
-        return changes;
+        return new StatusPlan(changes, allocation.Failures);
     }
 
     /// <summary>What the Service shows now; an entry with a hostname and no address is compared as such, so it is replaced.</summary>

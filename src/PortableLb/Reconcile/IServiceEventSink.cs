@@ -11,5 +11,5 @@ public interface IServiceEventSink
 /// <summary>Takes the latest Service status plan after each reconcile; whoever leads writes it.</summary>
 public interface IServiceStatusSink
 {
-    void Offer(IReadOnlyList<StatusChange> changes);
+    void Offer(StatusPlan plan);
 }

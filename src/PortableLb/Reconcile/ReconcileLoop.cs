@@ -88,7 +88,7 @@ public sealed partial class ReconcileLoop(
             var outcome = await reconciler.ReconcileAsync(snapshot, settings, node, only, serving?.Current ?? ServingFacts.Ungated, cancellationToken).ConfigureAwait(false);
             status.Record(outcome, _time.GetElapsedTime(started), _time.GetUtcNow());
             // A tuning or node error leaves no build to speak for the Services: their status stays as it is.
-            if (outcome.Result != ReconcileResult.ConfigError) statuses?.Offer(ServiceStatusPlanner.Plan(snapshot, outcome.Build, settings.IpMode, only));
+            if (outcome.Result != ReconcileResult.ConfigError) statuses?.Offer(ServiceStatusPlanner.Plan(snapshot, outcome.Build, settings, node, only));
             if (outcome.Writes.GetValueOrDefault(ConfigFiles.Ipvs) == WriteOutcome.Written) serving?.Expedite();
             switch (outcome.Result)
             {

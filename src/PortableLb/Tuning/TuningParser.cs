@@ -18,7 +18,11 @@ public sealed record TuningParseResult(TuningSettings? Tuning, IReadOnlyList<Tun
 /// </summary>
 public static partial class TuningParser
 {
-    private static readonly string[] RootKeys = ["virtualServer", "bgp", "services", "status"];
+    private static readonly string[] RootKeys = ["virtualServer", "bgp", "services", "status", "pools"];
+    private static readonly string[] PoolKeys = ["name", "addresses", "autoAssign"];
+
+    /// <summary>Bounds on the pools: each entry is checked against every other for overlap.</summary>
+    public const int MaxPools = 64, MaxPoolEntries = 256;
     private static readonly string[] StatusKeys = ["ipMode"];
     private static readonly Dictionary<string, IngressMode> IngressModes = new() { ["VIP"] = IngressMode.Vip, ["Proxy"] = IngressMode.Proxy };
     private static readonly string[] VirtualServerKeys =
@@ -103,10 +107,56 @@ public static partial class TuningParser
             ipMode = reader.Enum(modeNode, "status.ipMode", IngressModes) ?? ipMode;
         }
 
+        var pools = top.TryGetValue("pools", out var poolsNode) ? ReadPools(reader, poolsNode) : ValueList<AddressPool>.Empty;
+
         return reader.Errors.Count > 0
             ? new TuningParseResult(null, reader.Errors)
-            : new TuningParseResult(new TuningSettings(defaults, bgp, services) { IpMode = ipMode }, []);
+            : new TuningParseResult(new TuningSettings(defaults, bgp, services) { IpMode = ipMode, Pools = pools }, []);
     }
+
+    private static ValueList<AddressPool> ReadPools(YamlFieldReader reader, YamlNode node)
+    {
+        var pools = new List<AddressPool>();
+        var entries = reader.Sequence(node, "pools");
+        if (entries.Count > MaxPools) reader.Error("pools", $"lists {entries.Count} pools; at most {MaxPools}");
+        foreach (var (poolNode, path) in entries.Take(MaxPools))
+        {
+            var m = reader.Mapping(poolNode, path, PoolKeys);
+            string At(string key) => YamlFieldReader.Join(path, key);
+            var name = m.TryGetValue("name", out var nameNode) ? reader.String(nameNode, At("name")) : null;
+            if (name is null)
+            {
+                if (!m.ContainsKey("name")) reader.Error(At("name"), "is required");
+                continue;
+            }
+            if (!PoolName().IsMatch(name)) reader.Error(At("name"), $"\"{IpText.Printable(name)}\" is not a DNS label (lower-case letters, digits and '-', at most 63)");
+            else if (pools.Any(p => p.Name == name)) reader.Error(At("name"), $"\"{name}\" names two pools");
+
+            var ranges = new List<AddressRange>();
+            var addresses = m.TryGetValue("addresses", out var addressesNode) ? reader.Sequence(addressesNode, At("addresses")) : [];
+            if (addresses.Count == 0) reader.Error(At("addresses"), "must list at least one prefix, range or address");
+            if (addresses.Count > MaxPoolEntries) reader.Error(At("addresses"), $"lists {addresses.Count} entries; at most {MaxPoolEntries}");
+            foreach (var (entryNode, entryPath) in addresses.Take(MaxPoolEntries))
+            {
+                if (reader.String(entryNode, entryPath) is not { } text) continue;
+                if (AddressRange.Parse(text.Trim(), out var problem) is not { } range)
+                {
+                    reader.Error(entryPath, problem);
+                    continue;
+                }
+                var clash = pools.SelectMany(p => p.Ranges.Select(r => (Pool: p.Name, Range: r))).Concat(ranges.Select(r => (Pool: name, Range: r)))
+                    .FirstOrDefault(other => other.Range.Overlaps(range));
+                if (clash.Range is not null) reader.Error(entryPath, $"{range} overlaps {clash.Range} of pool \"{clash.Pool}\"; an address belongs to one pool");
+                else ranges.Add(range);
+            }
+            var autoAssign = !m.TryGetValue("autoAssign", out var autoNode) || (reader.Boolean(autoNode, At("autoAssign")) ?? true);
+            pools.Add(new AddressPool(name, ranges.ToValueList(), autoAssign));
+        }
+        return pools.ToValueList();
+    }
+
+    [GeneratedRegex(@"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\z")]
+    private static partial Regex PoolName();
 
     private static VirtualServerSettings ReadVirtualServer(YamlFieldReader reader, YamlNode node, string path, VirtualServerSettings baseline)
     {

@@ -79,6 +79,12 @@ public sealed record TuningSettings(
 {
     public static TuningSettings Default { get; } = new(VirtualServerSettings.Default, BgpSettings.Default, new Dictionary<string, VirtualServerSettings>());
 
+    /// <summary>
+    /// Where Services without an address get one (the tuning's `pools`). With none, every Service names its own
+    /// addresses; with any, a Service's own addresses must lie in a pool.
+    /// </summary>
+    public ValueList<AddressPool> Pools { get; init; } = ValueList<AddressPool>.Empty;
+
     /// <summary>What ipMode the Services' status shows (the tuning's status.ipMode).</summary>
     public IngressMode IpMode { get; init; } = IngressMode.Vip;
 

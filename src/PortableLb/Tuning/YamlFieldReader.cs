@@ -57,6 +57,13 @@ internal sealed class YamlFieldReader(string source)
         return null;
     }
 
+    public bool? Boolean(YamlNode node, string path)
+    {
+        if (node is YamlScalarNode { Value: "true" or "false" } scalar) return scalar.Value == "true";
+        Error(path, $"must be true or false, got {Describe(node)}");
+        return null;
+    }
+
     public string? String(YamlNode node, string path)
     {
         if (node is YamlScalarNode { Value: { } text }) return text;

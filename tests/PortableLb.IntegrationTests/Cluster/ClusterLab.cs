@@ -298,7 +298,7 @@ public sealed class ClusterLab : IAsyncDisposable
             wait "$stopper"
             echo "stopped: $(( $(now_ms) - start ))"
             podman inspect --format '{{ExitFormat}}' {{containers}}
-            echo "its controller's shutdown:"; podman logs {{pod.Ipvs}} 2>&1 | grep -E 'ReconcileLoop|ControllerService' | tail -n 4 | cut -c1-300 | sed 's/^/  /'
+            echo "its controller's shutdown:"; podman logs {{pod.Ipvs}} 2>&1 | grep -E 'ReconcileLoop|ControllerService' | tail -n 5 | cut -c1-300 | sed 's/^/  /'
             """, TimeSpan.FromMinutes(2));
         await MustAsync($"rm -f {ReadyFolder}/{pod.Name}.ready; ip netns del {pod.Name}");
         lock (_reported)

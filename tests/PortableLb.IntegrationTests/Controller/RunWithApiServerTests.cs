@@ -86,7 +86,7 @@ public sealed class RunWithApiServerTests
         var run = Directory.CreateDirectory(Path.Combine(folder, pod)).FullName;
         return ControllerProcess.Start(
         [
-            "--kubeconfig", kubeconfig, "--config-dir", run, "--listen", "127.0.0.1:0", "--pod-name", pod,
+            "--kubeconfig", kubeconfig, "--tuning-configmap", "default/portable-lb-config", "--config-dir", run, "--listen", "127.0.0.1:0", "--pod-name", pod,
             "--keepalived-pidfile", Path.Combine(run, "keepalived.pid"), "--exabgp-pidfile", Path.Combine(run, "exabgp.pid"),
             "--debounce", "20", "--data-plane", "off", "--withdraw-grace", "0",
         ], output);
@@ -124,8 +124,24 @@ public sealed class RunWithApiServerTests
             theirs.Spec.LoadBalancerClass = "example.com/other";
             theirs.Status = new V1ServiceStatus { LoadBalancer = new V1LoadBalancerStatus { Ingress = [new V1LoadBalancerIngress { Ip = "203.0.113.1" }] } };
             server.Store.Apply(Resources.Services, theirs);
+            // A Service that names no address gets one from the pool, recorded in its status and served by both pods.
+            var pooled = TestObjects.Service("pooled");
+            pooled.Metadata.Annotations.Clear();
+            server.Store.Apply(Resources.Services, pooled);
+            server.Store.Apply(Resources.EndpointSlices, TestObjects.Slice("pooled-1", "pooled", 2));
+            server.Store.Apply(Resources.ConfigMaps, new V1ConfigMap
+            {
+                Metadata = new V1ObjectMeta { Name = "portable-lb-config", NamespaceProperty = "default" },
+                Data = new Dictionary<string, string> { ["config.yaml"] = "pools: [{name: lan, addresses: [192.0.2.0/24, 198.51.100.0/24]}]\n" },
+            });
             var kubeconfig = await KubeconfigAsync(server, folder);
             foreach (var pod in new[] { "lb-a", "lb-b" }) controllers[pod] = StartController(folder, kubeconfig, pod, output);
+            await Eventually.True(() => Shown(server, "pooled") == "192.0.2.0/VIP", "the pooled Service gets the pool's lowest free address", TimeSpan.FromSeconds(30));
+            foreach (var pod in controllers.Keys)
+            {
+                var ipvs = Path.Combine(folder, pod, "ipvs.conf");
+                await Eventually.True(() => File.Exists(ipvs) && File.ReadAllText(ipvs).Contains("virtual_server 192.0.2.0 80"), $"{pod} serves the allocated address");
+            }
 
             await Eventually.True(() => Shown(server, "web") == "192.0.2.10/VIP", "web's status shows its single address, not its prefix", TimeSpan.FromSeconds(30));
             var leader = server.Store.All(Resources.Leases).Single(l => l.Metadata.Name == "portable-lb").Spec.HolderIdentity;
@@ -142,8 +158,8 @@ public sealed class RunWithApiServerTests
             // The leader dies without a word (no release): the survivor takes over once the Lease has stood still for 15 s.
             controllers[leader!].Kill(entireProcessTree: true);
             var killed = System.Diagnostics.Stopwatch.StartNew();
-            Update(server, "web", s => s.Metadata.Annotations.Remove("portable-lb.io/addresses"));
-            await Eventually.True(() => Shown(server, "web") == "", "the survivor clears the status of a Service whose addresses went away", TimeSpan.FromSeconds(40));
+            Update(server, "web", s => s.Metadata.Annotations["portable-lb.io/addresses"] = "203.0.113.5");
+            await Eventually.True(() => Shown(server, "web") == "", "the survivor clears the status of a Service that is no longer served (its address lies outside the pools)", TimeSpan.FromSeconds(40));
             await TestContext.Out.WriteLineAsync($"status cleared by the survivor {killed.Elapsed.TotalSeconds:0.0} s after the leader was killed");
             Assert.That(killed.Elapsed, Is.GreaterThan(TimeSpan.FromSeconds(10)), "nobody writes while the dead leader's lease may still be valid");
             var lease = server.Store.All(Resources.Leases).Single(l => l.Metadata.Name == "portable-lb").Spec;

@@ -19,7 +19,7 @@ public sealed class ExampleManifestTests
         Assert.That(set.Errors, Is.Empty);
         var service = set.Snapshot.Services.Single();
         Assert.That(DesiredStateBuilder.IsServed(service), Is.True);
-        Assert.That(ServiceAddresses.Resolve(service, new ProtectedAddresses(NodeAddresses.None, PortableLb.Tuning.BgpSettings.Default), (field, message) => Assert.Fail($"{field}: {message}")).Single().Network.ToString(), Is.EqualTo("10.1.1.0/24"));
+        Assert.That(ServiceAddresses.Resolve(service, new ProtectedAddresses(NodeAddresses.None, PortableLb.Tuning.BgpSettings.Default), pools: [], (field, message) => Assert.Fail($"{field}: {message}")).Single().Network.ToString(), Is.EqualTo("10.1.1.0/24"));
     }
 
     [Test]

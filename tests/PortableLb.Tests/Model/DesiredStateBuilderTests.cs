@@ -424,12 +424,23 @@ public sealed class DesiredStateBuilderTests
     }
 
     [Test]
-    public void Services_may_share_an_address_on_different_ports_and_share_one_route()
+    public void Services_with_the_same_share_key_may_share_an_address_on_different_ports_and_share_one_route()
     {
-        var result = Build(Service("http", ports: "[{name: http, port: 80}]") + Slice("http", TwoReady) + Service("tls", ports: "[{name: http, port: 443}]") + Slice("tls", TwoReady));
+        const string key = "  annotations: {\"portable-lb.io/addresses\": \"192.0.2.10\", \"portable-lb.io/allow-shared-ip\": \"front\"}\n";
+        string Shared(string name, string port) => Service(name, ports: $"[{{name: http, port: {port}}}]").Replace("  annotations: {\"portable-lb.io/addresses\": \"192.0.2.10\"}\n", key, StringComparison.Ordinal);
+        var result = Build(Shared("http", "80") + Slice("http", TwoReady) + Shared("tls", "443") + Slice("tls", TwoReady));
         Assert.That(result.Errors, Is.Empty);
         Assert.That(result.State.VirtualServers, Has.Count.EqualTo(2));
         Assert.That(result.State.Announcements.Single().Services.Select(s => s.Name), Is.EqualTo(new[] { "http", "tls" }));
+    }
+
+    [Test]
+    public void Without_the_same_share_key_the_older_Service_keeps_the_address_even_on_other_ports()
+    {
+        var result = Build(Service("http", ports: "[{name: http, port: 80}]", created: "2026-01-01T00:00:00Z") + Slice("http", TwoReady)
+            + Service("tls", ports: "[{name: http, port: 443}]", created: "2026-02-01T00:00:00Z") + Slice("tls", TwoReady));
+        Assert.That(result.Services.Select(s => s.Name.Name), Is.EqualTo(new[] { "http" }));
+        Assert.That(result.Errors.Single().ToString(), Does.Contain("Service default/tls").And.Contain("192.0.2.10 is already served for Service default/http").And.Contain("allow-shared-ip"));
     }
 
     [Test]

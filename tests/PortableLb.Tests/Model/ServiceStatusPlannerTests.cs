@@ -12,7 +12,8 @@ public sealed class ServiceStatusPlannerTests
     private static IReadOnlyList<StatusChange> Plan(string yaml, IngressMode mode = IngressMode.Vip, IReadOnlyCollection<ServiceName>? only = null)
     {
         var snapshot = FromYaml(yaml);
-        return ServiceStatusPlanner.Plan(snapshot, DesiredStateBuilder.Build(snapshot, WithPeer, Node, only), mode, only);
+        var tuning = WithPeer with { IpMode = mode };
+        return ServiceStatusPlanner.Plan(snapshot, DesiredStateBuilder.Build(snapshot, tuning, Node, only), tuning, Node, only).Changes;
     }
 
     /// <summary>The Service's YAML with a status showing these ingress entries.</summary>

@@ -89,7 +89,7 @@ public sealed class TuningParserTests
     {
         Assert.That(Errors("virtualServer: {healthCheck: {misc_path: /bin/sh}}\nbgpp: {}"), Is.EquivalentTo(new[]
         {
-            "bgpp: unknown key; expected one of virtualServer, bgp, services, status",
+            "bgpp: unknown key; expected one of virtualServer, bgp, services, status, pools",
             "virtualServer.healthCheck.misc_path: unknown key; expected one of type, connectTimeout, retry, delayBeforeRetry, port, path, statusCode",
         }));
     }

@@ -100,7 +100,6 @@ public sealed partial class ServiceStatusPublisher : BackgroundService, IService
             }
         }
         foreach (var settled in _written.Keys.Where(k => changes.All(c => c.Service != k)).ToList()) _written.Remove(settled);
-        var failed = false;
         foreach (var change in changes)
         {
             // Asked right before each write: a leader whose renewals stopped succeeding stops here, before its lease can expire.
@@ -124,12 +123,13 @@ public sealed partial class ServiceStatusPublisher : BackgroundService, IService
             }
             catch (Exception e) when (e is KubernetesApiException or HttpRequestException or TimeoutException or JsonException)
             {
-                failed = true;
+                // The plan's order frees an address before another Service takes it: nothing after a failure is written.
                 _writes.WithLabels("failed").Inc();
                 Log.NotWritten(_logger, change.Service.ToString(), e.Message);
+                return true;
             }
         }
-        return failed;
+        return false;
     }
 
     /// <summary>{"status":{"loadBalancer":{"ingress":[…]}}}; null removes the list (RFC 7386), which clears EXTERNAL-IP.</summary>

@@ -36,7 +36,8 @@ public static class ServiceStatusPlanner
         var allocation = AddressAllocator.Allocate(snapshot, build, tuning, node, only);
         var mode = ModeName(tuning.IpMode);
         var changes = new List<StatusChange>();
-        foreach (var service in snapshot.Services.Where(s => s.Spec?.LoadBalancerClass == DesiredStateBuilder.LoadBalancerClass))
+        var ours = snapshot.Services.Where(s => s.Spec?.LoadBalancerClass == DesiredStateBuilder.LoadBalancerClass).ToList();
+        foreach (var service in ours)
         {
             var key = ObjectKey.Of(service);
             var name = new ServiceName(key.Namespace, key.Name);
@@ -48,7 +49,50 @@ public static class ServiceStatusPlanner
                 : ValueList<IngressEntry>.Empty;
             if (!desired.SequenceEqual(Current(service))) changes.Add(new StatusChange(name, service.Metadata?.ResourceVersion, desired));
         }
-        return new StatusPlan(changes, allocation.Failures);
+        return new StatusPlan(InSafeOrder(changes, ours), allocation.Failures);
+    }
+
+    /// <summary>
+    /// The changes in an order in which no address is ever shown by two Services that may not share it, even for a
+    /// moment between two writes: a Service that gives an address up is written before one that takes it. A change
+    /// whose address is still shown elsewhere with no change to free it waits for a later pass. The writer stops at
+    /// its first failure, so nothing after a failed release is written either.
+    /// </summary>
+    private static List<StatusChange> InSafeOrder(List<StatusChange> changes, List<V1Service> ours)
+    {
+        var keys = new Dictionary<ServiceName, string?>();
+        var shown = new Dictionary<string, HashSet<ServiceName>>(StringComparer.Ordinal);
+        foreach (var service in ours)
+        {
+            var key = ObjectKey.Of(service);
+            var name = new ServiceName(key.Namespace, key.Name);
+            keys[name] = service.Metadata?.Annotations.ValueOf(AddressAllocator.ShareAnnotation);
+            foreach (var entry in Current(service)) Holders(shown, entry.Ip).Add(name);
+        }
+        bool MayShare(ServiceName a, ServiceName b) => keys.GetValueOrDefault(a) is { Length: > 0 } key && key == keys.GetValueOrDefault(b);
+
+        var ordered = new List<StatusChange>();
+        var pending = new List<StatusChange>(changes);
+        for (var progress = true; progress && pending.Count > 0;)
+        {
+            progress = false;
+            foreach (var change in pending.ToList())
+            {
+                if (change.Ingress.Any(e => Holders(shown, e.Ip).Any(h => h != change.Service && !MayShare(h, change.Service)))) continue;
+                foreach (var holders in shown.Values) holders.Remove(change.Service);
+                foreach (var entry in change.Ingress) Holders(shown, entry.Ip).Add(change.Service);
+                ordered.Add(change);
+                pending.Remove(change);
+                progress = true;
+            }
+        }
+        return ordered;
+    }
+
+    private static HashSet<ServiceName> Holders(Dictionary<string, HashSet<ServiceName>> shown, string ip)
+    {
+        if (!shown.TryGetValue(ip, out var holders)) shown[ip] = holders = [];
+        return holders;
     }
 
     /// <summary>What the Service shows now; an entry with a hostname and no address is compared as such, so it is replaced.</summary>

@@ -122,6 +122,17 @@ public sealed class AddressAllocatorTests
     }
 
     [Test]
+    public void A_Service_giving_an_address_up_is_written_before_the_one_taking_it()
+    {
+        // "taker" (older) now names 198.51.100.0 itself, which "holder" shows as its allocation: holder loses it
+        // (the older claim wins) and must be cleared before taker shows it, or for a moment both would.
+        var plan = Plan(Service("taker", address: "198.51.100.0", created: "2025-01-01T00:00:00Z") + Slice("taker", TwoReady)
+            + Wanting("holder", "2026-01-01T00:00:00Z", status: "198.51.100.0"));
+        Assert.That(plan.Changes.Select(c => $"{c.Service.Name}:{string.Join(" ", c.Ingress.Select(i => i.Ip))}"),
+            Is.EqualTo(new[] { "holder:", "taker:198.51.100.0" }), "holder is cleared first, and gets a new address on the next pass");
+    }
+
+    [Test]
     public void With_pools_a_Services_own_address_must_lie_in_one()
     {
         var build = Build(Service("inside", address: "198.51.100.3") + Slice("inside", TwoReady) + Service("outside", address: "192.0.2.50") + Slice("outside", TwoReady), Pools);

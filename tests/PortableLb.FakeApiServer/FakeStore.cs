@@ -28,6 +28,12 @@ public sealed class FakeStore
     private long _version = 1000;
 
     public long ResourceVersion { get { lock (_lock) return _version; } }
+
+    /// <summary>
+    /// Called under the store's lock after every change, with the changed resource's objects as they now are: a test
+    /// can check an invariant on every state the API ever held, not only on the states it happens to poll.
+    /// </summary>
+    public Action<string, IReadOnlyCollection<JsonObject>>? Committed { get; set; }
     public long CompactedAt { get; private set; }
 
     public static string Key<T>(ResourceType<T> type) where T : class, IKubernetesObject<V1ObjectMeta> => $"{type.Group}/{type.Plural}";
@@ -43,6 +49,24 @@ public sealed class FakeStore
         json["apiVersion"] = type.ApiVersion;
         json["kind"] = ApiPath.KindOf(type.Plural);
         return Upsert(Key(type), json);
+    }
+
+    /// <summary>
+    /// As a client's update of the object itself reaches a real API server: the status stays as stored, whatever
+    /// the object carries (status is a subresource), so a test's edit can never undo a controller's status write.
+    /// </summary>
+    public long Update<T>(ResourceType<T> type, T obj) where T : class, IKubernetesObject<V1ObjectMeta>
+    {
+        lock (_lock)
+        {
+            var json = (JsonObject)JsonSerializer.SerializeToNode(obj, type.Item)!;
+            json["apiVersion"] = type.ApiVersion;
+            json["kind"] = ApiPath.KindOf(type.Plural);
+            var key = (obj.Metadata.NamespaceProperty ?? "", obj.Metadata.Name);
+            json.Remove("status");
+            if (Items(Key(type)).TryGetValue(key, out var stored) && stored["status"] is { } status) json["status"] = status.DeepClone();
+            return Upsert(Key(type), json);
+        }
     }
 
     public bool Delete<T>(ResourceType<T> type, string ns, string name) where T : class, IKubernetesObject<V1ObjectMeta> => Delete(Key(type), ns, name);
@@ -174,6 +198,12 @@ public sealed class FakeStore
         lock (_lock)
         {
             if (!Items(resource).TryGetValue((ns ?? "", name), out var current)) return StoreResult.Fail(HttpStatusCode.NotFound, "NotFound", $"{resource} \"{name}\" not found");
+            // A resourceVersion in the patch is a precondition, as on a real server.
+            if (patch["metadata"]?["resourceVersion"]?.GetValue<string>() is { } expected && expected != current["metadata"]!["resourceVersion"]!.GetValue<string>())
+            {
+                return StoreResult.Fail(HttpStatusCode.Conflict, "Conflict",
+                    $"Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again");
+            }
             var updated = (JsonObject)current.DeepClone();
             if (patch["status"] is { } status) updated["status"] = MergePatch(updated["status"], status);
             Upsert(resource, updated);
@@ -219,6 +249,7 @@ public sealed class FakeStore
         {
             if (stream.Path.Resource == resource && Translate(type, snapshot, previous, ns, selector) is { } line) stream.Send(line);
         }
+        Committed?.Invoke(resource, Items(resource).Values.ToList());
     }
 
     /// <summary>What a selective watch sees: an object leaving the selection is DELETED for it, one entering is ADDED.</summary>

@@ -16,8 +16,9 @@ namespace PortableLb.Diagnostics;
 /// Writes the Services' status.loadBalancer from the latest plan (<see cref="ServiceStatusPlanner"/>), only while
 /// this LB pod leads (<see cref="LeaderElector"/>); every pod plans, one writes. Level-based: each pass works from
 /// the latest plan, so a burst of reconciles is one pass, and a new leader starts from the plan of the newest
-/// snapshot. A status the snapshot does not show yet (the watch lags our write) is not written twice. Failures are
-/// logged, counted and retried with backoff; they never touch serving.
+/// snapshot. A plan made from a snapshot that does not show this pod's own last writes yet (the watch lags them) is
+/// not acted on: it could hand an address just given to one Service to another. The next plan, made once the watch
+/// brings those writes, is. Failures are logged, counted and retried with backoff; they never touch serving.
 /// </summary>
 public sealed partial class ServiceStatusPublisher : BackgroundService, IServiceStatusSink
 {
@@ -33,9 +34,9 @@ public sealed partial class ServiceStatusPublisher : BackgroundService, IService
     private readonly Gauge _allocationFailures;
     private volatile StatusPlan _latest = StatusPlan.Empty;
 
-    // Per Service: the resourceVersion our write was planned against, and the one it produced. A plan made against
-    // either is stale (the watch has not brought our write yet) or already written (the server normalised it).
-    private readonly Dictionary<ServiceName, (string? Before, string? After)> _written = [];
+    // Per Service: the resourceVersion our last write to it was planned against, until a plan's snapshot shows the
+    // Service at another version (our write, or a later change).
+    private readonly Dictionary<ServiceName, string?> _written = [];
 
     public ServiceStatusPublisher(KubernetesClient client, LeaderElector elector, IServiceEventSink? events, CollectorRegistry registry, ILogger<ServiceStatusPublisher> logger)
     {
@@ -90,6 +91,12 @@ public sealed partial class ServiceStatusPublisher : BackgroundService, IService
         var plan = _latest;
         var changes = plan.Changes;
         if (_elector.Current is null) return false;
+        // Our writes the plan's snapshot has seen (or that were overtaken, or whose Service is gone) are settled.
+        foreach (var (service, written) in _written.ToList())
+        {
+            if (!plan.Versions.TryGetValue(service, out var version) || version != written) _written.Remove(service);
+        }
+        if (_written.Count > 0) return false; // a plan from before our own last writes: wait for the next one
         _allocationFailures.Set(plan.AllocationFailures.Count);
         foreach (var failure in plan.AllocationFailures)
         {
@@ -99,16 +106,14 @@ public sealed partial class ServiceStatusPublisher : BackgroundService, IService
                 await _events.ReportAsync(new ServiceName(failure.Object.Namespace, failure.Object.Name), "AllocationFailed", $"{failure.Field}: {failure.Message}", cancellationToken).ConfigureAwait(false);
             }
         }
-        foreach (var settled in _written.Keys.Where(k => changes.All(c => c.Service != k)).ToList()) _written.Remove(settled);
         foreach (var change in changes)
         {
             // Asked right before each write: a leader whose renewals stopped succeeding stops here, before its lease can expire.
             if (_elector.Current is null) return false;
-            if (_written.TryGetValue(change.Service, out var written) && (change.ResourceVersion == written.Before || change.ResourceVersion == written.After)) continue;
             try
             {
-                var updated = await _client.PatchStatusAsync(Resources.Services, change.Service.Namespace, change.Service.Name, MergePatch(change.Ingress), cancellationToken).ConfigureAwait(false);
-                _written[change.Service] = (change.ResourceVersion, updated.Metadata?.ResourceVersion);
+                var updated = await _client.PatchStatusAsync(Resources.Services, change.Service.Namespace, change.Service.Name, MergePatch(change.Ingress, change.ResourceVersion), cancellationToken).ConfigureAwait(false);
+                _written[change.Service] = change.ResourceVersion;
                 _writes.WithLabels("written").Inc();
                 var shown = change.Ingress.Count == 0 ? "none" : string.Join(", ", change.Ingress.Select(i => $"{i.Ip} ({i.IpMode})"));
                 Log.Written(_logger, change.Service.ToString(), shown);
@@ -121,6 +126,12 @@ public sealed partial class ServiceStatusPublisher : BackgroundService, IService
             {
                 // Deleted since the snapshot: its status went with it.
             }
+            catch (KubernetesApiException e) when (e.IsConflict)
+            {
+                // Changed since the snapshot (its pool, its addresses): the plan is stale for it, and the changes after
+                // it may depend on it. The change wakes a new reconcile, whose plan is acted on instead.
+                return false;
+            }
             catch (Exception e) when (e is KubernetesApiException or HttpRequestException or TimeoutException or JsonException)
             {
                 // The plan's order frees an address before another Service takes it: nothing after a failure is written.
@@ -132,13 +143,23 @@ public sealed partial class ServiceStatusPublisher : BackgroundService, IService
         return false;
     }
 
-    /// <summary>{"status":{"loadBalancer":{"ingress":[…]}}}; null removes the list (RFC 7386), which clears EXTERNAL-IP.</summary>
-    public static string MergePatch(ValueList<IngressEntry> ingress)
+    /// <summary>
+    /// {"metadata":{"resourceVersion":…},"status":{"loadBalancer":{"ingress":[…]}}}: null removes the list (RFC 7386),
+    /// which clears EXTERNAL-IP. The resourceVersion makes the write conditional: the API server answers 409 if the
+    /// Service changed since the snapshot the plan was made from, so a stale plan never lands.
+    /// </summary>
+    public static string MergePatch(ValueList<IngressEntry> ingress, string? resourceVersion = null)
     {
         var buffer = new ArrayBufferWriter<byte>();
         using (var json = new Utf8JsonWriter(buffer))
         {
             json.WriteStartObject();
+            if (resourceVersion is not null)
+            {
+                json.WriteStartObject("metadata");
+                json.WriteString("resourceVersion", resourceVersion);
+                json.WriteEndObject();
+            }
             json.WriteStartObject("status");
             json.WriteStartObject("loadBalancer");
             if (ingress.Count == 0) json.WriteNull("ingress");

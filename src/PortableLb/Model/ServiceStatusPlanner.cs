@@ -12,10 +12,14 @@ public sealed record IngressEntry(string Ip, string IpMode);
 /// <summary>A Service whose status.loadBalancer.ingress must change, and the resourceVersion the change was planned against.</summary>
 public sealed record StatusChange(ServiceName Service, string? ResourceVersion, ValueList<IngressEntry> Ingress);
 
-/// <summary>What the leader should write, and the Services a pool could not give an address (each an AllocationFailed Event).</summary>
-public sealed record StatusPlan(IReadOnlyList<StatusChange> Changes, IReadOnlyList<ObjectError> AllocationFailures)
+/// <summary>
+/// What the leader should write, the Services a pool could not give an address (each an AllocationFailed Event), and
+/// the resourceVersion of every Service of our class in the snapshot the plan was made from (so the writer can tell a
+/// plan made before its own last writes arrived).
+/// </summary>
+public sealed record StatusPlan(IReadOnlyList<StatusChange> Changes, IReadOnlyList<ObjectError> AllocationFailures, IReadOnlyDictionary<ServiceName, string?> Versions)
 {
-    public static StatusPlan Empty { get; } = new([], []);
+    public static StatusPlan Empty { get; } = new([], [], new Dictionary<ServiceName, string?>());
 }
 
 /// <summary>
@@ -47,9 +51,11 @@ public static class ServiceStatusPlanner
                     ? summary.Addresses.Where(a => IpText.TryParseAddress(a, out _)).Select(a => new IngressEntry(a, mode)).ToValueList()
                 : allocation.Allocations.TryGetValue(name, out var allocated) ? allocated.Select(a => new IngressEntry(a.ToString(), mode)).ToValueList()
                 : ValueList<IngressEntry>.Empty;
-            if (!desired.SequenceEqual(Current(service))) changes.Add(new StatusChange(name, service.Metadata?.ResourceVersion, desired));
+            if (!Shows(service, desired)) changes.Add(new StatusChange(name, service.Metadata?.ResourceVersion, desired));
         }
-        return new StatusPlan(InSafeOrder(changes, ours), allocation.Failures);
+        var versions = new Dictionary<ServiceName, string?>();
+        foreach (var service in ours) versions[new ServiceName(ObjectKey.Of(service).Namespace, ObjectKey.Of(service).Name)] = service.Metadata?.ResourceVersion;
+        return new StatusPlan(InSafeOrder(changes, ours), allocation.Failures, versions);
     }
 
     /// <summary>
@@ -93,6 +99,17 @@ public static class ServiceStatusPlanner
     {
         if (!shown.TryGetValue(ip, out var holders)) shown[ip] = holders = [];
         return holders;
+    }
+
+    /// <summary>
+    /// Whether the status already shows these entries. An entry without ipMode matches either mode: an API server
+    /// older than 1.30 (or with the LoadBalancerIPMode gate off) drops the field, and comparing it would rewrite the
+    /// status on every pass, each write waking the next.
+    /// </summary>
+    private static bool Shows(V1Service service, ValueList<IngressEntry> desired)
+    {
+        var current = Current(service).ToList();
+        return current.Count == desired.Count && current.Zip(desired).All(p => p.First.Ip == p.Second.Ip && (p.First.IpMode.Length == 0 || p.First.IpMode == p.Second.IpMode));
     }
 
     /// <summary>What the Service shows now; an entry with a hostname and no address is compared as such, so it is replaced.</summary>

@@ -67,31 +67,6 @@ public sealed class RunWithApiServerTests
             Directory.Delete(folder, recursive: true);
         }
     }
-    private static async Task<string> KubeconfigAsync(FakeApiServer server, string folder)
-    {
-        var kubeconfig = Path.Combine(folder, "kubeconfig");
-        await File.WriteAllTextAsync(kubeconfig, $"""
-            apiVersion: v1
-            kind: Config
-            current-context: fake
-            contexts: [{"{"}name: fake, context: {"{"}cluster: fake, user: me, namespace: default{"}"}{"}"}]
-            clusters: [{"{"}name: fake, cluster: {"{"}server: "{server.Address}"{"}"}{"}"}]
-            users: [{"{"}name: me, user: {"{"}token: test-token{"}"}{"}"}]
-            """);
-        return kubeconfig;
-    }
-
-    private static System.Diagnostics.Process StartController(string folder, string kubeconfig, string pod, List<string> output)
-    {
-        var run = Directory.CreateDirectory(Path.Combine(folder, pod)).FullName;
-        return ControllerProcess.Start(
-        [
-            "--kubeconfig", kubeconfig, "--tuning-configmap", "default/portable-lb-config", "--config-dir", run, "--listen", "127.0.0.1:0", "--pod-name", pod,
-            "--keepalived-pidfile", Path.Combine(run, "keepalived.pid"), "--exabgp-pidfile", Path.Combine(run, "exabgp.pid"),
-            "--debounce", "20", "--data-plane", "off", "--withdraw-grace", "0",
-        ], output);
-    }
-
     private static string Shown(FakeApiServer server, string name) =>
         server.Store.All(Resources.Services).Single(s => s.Metadata.Name == name).Status?.LoadBalancer?.Ingress is { } ingress
             ? string.Join(" ", ingress.Select(i => $"{i.Ip}/{i.IpMode}"))
@@ -99,10 +74,10 @@ public sealed class RunWithApiServerTests
 
     private static void Update(FakeApiServer server, string name, Action<V1Service> change)
     {
-        // As `kubectl edit` does: the object as stored, status and all, with one change.
+        // As `kubectl edit` does: the object as stored with one change; its status is the server's.
         var service = server.Store.All(Resources.Services).Single(s => s.Metadata.Name == name);
         change(service);
-        server.Store.Apply(Resources.Services, service);
+        server.Store.Update(Resources.Services, service);
     }
 
     private static int StatusWrites(FakeApiServer server, string name) =>
@@ -134,8 +109,8 @@ public sealed class RunWithApiServerTests
                 Metadata = new V1ObjectMeta { Name = "portable-lb-config", NamespaceProperty = "default" },
                 Data = new Dictionary<string, string> { ["config.yaml"] = "pools: [{name: lan, addresses: [192.0.2.0/24, 198.51.100.0/24]}]\n" },
             });
-            var kubeconfig = await KubeconfigAsync(server, folder);
-            foreach (var pod in new[] { "lb-a", "lb-b" }) controllers[pod] = StartController(folder, kubeconfig, pod, output);
+            var kubeconfig = await ApiControllers.KubeconfigAsync(server, folder);
+            foreach (var pod in new[] { "lb-a", "lb-b" }) controllers[pod] = ApiControllers.Start(folder, kubeconfig, pod, output);
             await Eventually.True(() => Shown(server, "pooled") == "192.0.2.0/VIP", "the pooled Service gets the pool's lowest free address", TimeSpan.FromSeconds(30));
             foreach (var pod in controllers.Keys)
             {

@@ -1,4 +1,3 @@
-using System.Net;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
 
@@ -165,7 +164,7 @@ public sealed partial class LeaderElector
             Observe(replaced.Spec);
             return new LeaderTerm(options.Identity, lease.Spec.LeaseTransitions ?? 0);
         }
-        catch (KubernetesApiException e) when (e.IsConflict || e.StatusCode == HttpStatusCode.Conflict)
+        catch (KubernetesApiException e) when (e.IsConflict)
         {
             return null; // another candidate wrote first
         }

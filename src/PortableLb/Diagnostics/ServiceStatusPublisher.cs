@@ -37,6 +37,7 @@ public sealed partial class ServiceStatusPublisher : BackgroundService, IService
     // Per Service: the resourceVersion our last write to it was planned against, until a plan's snapshot shows the
     // Service at another version (our write, or a later change).
     private readonly Dictionary<ServiceName, string?> _written = [];
+    private readonly OncePerChange _allocationErrors = new();
 
     public ServiceStatusPublisher(KubernetesClient client, LeaderElector elector, IServiceEventSink? events, CollectorRegistry registry, ILogger<ServiceStatusPublisher> logger)
     {
@@ -98,9 +99,10 @@ public sealed partial class ServiceStatusPublisher : BackgroundService, IService
         }
         if (_written.Count > 0) return false; // a plan from before our own last writes: wait for the next one
         _allocationFailures.Set(plan.AllocationFailures.Count);
+        // Logged once per change, like the reconcile loop's object errors; the Event sink keeps its own once-per-change.
+        foreach (var failure in _allocationErrors.New(plan.AllocationFailures.Select(f => f.ToString()))) Log.AllocationFailed(_logger, failure);
         foreach (var failure in plan.AllocationFailures)
         {
-            Log.AllocationFailed(_logger, failure.ToString());
             if (_events is not null)
             {
                 await _events.ReportAsync(new ServiceName(failure.Object.Namespace, failure.Object.Name), "AllocationFailed", $"{failure.Field}: {failure.Message}", cancellationToken).ConfigureAwait(false);
@@ -112,7 +114,7 @@ public sealed partial class ServiceStatusPublisher : BackgroundService, IService
             if (_elector.Current is null) return false;
             try
             {
-                var updated = await _client.PatchStatusAsync(Resources.Services, change.Service.Namespace, change.Service.Name, MergePatch(change.Ingress, change.ResourceVersion), cancellationToken).ConfigureAwait(false);
+                await _client.PatchStatusAsync(Resources.Services, change.Service.Namespace, change.Service.Name, MergePatch(change.Ingress, change.ResourceVersion), cancellationToken).ConfigureAwait(false);
                 _written[change.Service] = change.ResourceVersion;
                 _writes.WithLabels("written").Inc();
                 var shown = change.Ingress.Count == 0 ? "none" : string.Join(", ", change.Ingress.Select(i => $"{i.Ip} ({i.IpMode})"));

@@ -43,8 +43,7 @@ public static class ServiceStatusPlanner
         var ours = snapshot.Services.Where(s => s.Spec?.LoadBalancerClass == DesiredStateBuilder.LoadBalancerClass).ToList();
         foreach (var service in ours)
         {
-            var key = ObjectKey.Of(service);
-            var name = new ServiceName(key.Namespace, key.Name);
+            var name = NameOf(service);
             if (only is { Count: > 0 } && !only.Contains(name)) continue;
             var desired = !DesiredStateBuilder.IsServed(service) ? ValueList<IngressEntry>.Empty
                 : served.TryGetValue(name, out var summary) && summary.Addresses.Count > 0
@@ -54,7 +53,7 @@ public static class ServiceStatusPlanner
             if (!Shows(service, desired)) changes.Add(new StatusChange(name, service.Metadata?.ResourceVersion, desired));
         }
         var versions = new Dictionary<ServiceName, string?>();
-        foreach (var service in ours) versions[new ServiceName(ObjectKey.Of(service).Namespace, ObjectKey.Of(service).Name)] = service.Metadata?.ResourceVersion;
+        foreach (var service in ours) versions[NameOf(service)] = service.Metadata?.ResourceVersion;
         return new StatusPlan(InSafeOrder(changes, ours), allocation.Failures, versions);
     }
 
@@ -70,8 +69,7 @@ public static class ServiceStatusPlanner
         var shown = new Dictionary<string, HashSet<ServiceName>>(StringComparer.Ordinal);
         foreach (var service in ours)
         {
-            var key = ObjectKey.Of(service);
-            var name = new ServiceName(key.Namespace, key.Name);
+            var name = NameOf(service);
             keys[name] = service.Metadata?.Annotations.ValueOf(AddressAllocator.ShareAnnotation);
             foreach (var entry in Current(service)) Holders(shown, entry.Ip).Add(name);
         }
@@ -93,6 +91,12 @@ public static class ServiceStatusPlanner
             }
         }
         return ordered;
+    }
+
+    private static ServiceName NameOf(V1Service service)
+    {
+        var key = ObjectKey.Of(service);
+        return new ServiceName(key.Namespace, key.Name);
     }
 
     private static HashSet<ServiceName> Holders(Dictionary<string, HashSet<ServiceName>> shown, string ip)

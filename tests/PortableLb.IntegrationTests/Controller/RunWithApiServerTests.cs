@@ -26,23 +26,8 @@ public sealed class RunWithApiServerTests
                 Metadata = new V1ObjectMeta { Name = "portable-lb-config", NamespaceProperty = "default" },
                 Data = new Dictionary<string, string> { ["config.yaml"] = "virtualServer: {scheduler: wrr}\n" },
             });
-            var kubeconfig = Path.Combine(folder, "kubeconfig");
-            await File.WriteAllTextAsync(kubeconfig, $"""
-                apiVersion: v1
-                kind: Config
-                current-context: fake
-                contexts: [{"{"}name: fake, context: {"{"}cluster: fake, user: me, namespace: default{"}"}{"}"}]
-                clusters: [{"{"}name: fake, cluster: {"{"}server: "{server.Address}"{"}"}{"}"}]
-                users: [{"{"}name: me, user: {"{"}token: test-token{"}"}{"}"}]
-                """);
-            var run = Directory.CreateDirectory(Path.Combine(folder, "run")).FullName;
-            controller = ControllerProcess.Start(
-            [
-                "--kubeconfig", kubeconfig, "--tuning-configmap", "default/portable-lb-config", "--config-dir", run, "--listen", "127.0.0.1:0",
-                "--keepalived-pidfile", Path.Combine(run, "keepalived.pid"), "--exabgp-pidfile", Path.Combine(run, "exabgp.pid"),
-                "--debounce", "20", "--data-plane", "off", "--withdraw-grace", "0",
-            ], output);
-            var ipvs = Path.Combine(run, "ipvs.conf");
+            controller = ApiControllers.Start(folder, await ApiControllers.KubeconfigAsync(server, folder), "run", output);
+            var ipvs = Path.Combine(folder, "run", "ipvs.conf");
             string Ipvs() => File.Exists(ipvs) ? File.ReadAllText(ipvs) : "";
             await Eventually.True(() => Ipvs().Contains("virtual_server 192.0.2.10 80") && Ipvs().Contains("lb_algo wrr"), "web rendered with the ConfigMap's tuning");
 

@@ -219,9 +219,10 @@ CONF
   gobgpd_start "$name" "$dir/gobgpd.yaml" "$address"
 }
 
-# The router's next hops for ADDRESS in its kernel FIB, sorted, one per line.
+# The next hops for ADDRESS in namespace NS's kernel FIB (a router's or a node's), sorted, one per line, each once:
+# node-routes puts an LB pod in its nexthop group twice.
 next_hops() {
-  ip -n "$1" route show "$2" | { grep -o 'via [0-9.]*' || true; } | cut -d' ' -f2 | sort
+  ip -n "$1" route show "$2" | { grep -o 'via [0-9.]*' || true; } | cut -d' ' -f2 | sort -u
 }
 
 # What a kubelet's readiness probe makes of POD: every PERIOD seconds an HTTP GET of URL from namespace NODE; after

@@ -12,6 +12,9 @@ namespace PortableLb.Apply;
 /// flight stays on the LB pod that holds its IPVS state; after <see cref="UnbalancedSeconds"/> out of balance it
 /// moves the rest. A draining pod (<see cref="NodeRoute.Draining"/>) gets the least weight, so its idle buckets move
 /// to the others and the busy ones stay until idle; a pod that leaves takes its remaining buckets with it at once.
+/// Each pod is in the group twice, through two nexthop objects of its own (<see cref="ObjectsPerPod"/>): the kernel
+/// hashes, and so marks a bucket busy, only when a group has more than one member, so a lone pod's buckets would all
+/// look idle and half of them, flows in flight included, would move to the pod that joins it (a rolling update's).
 /// </summary>
 internal sealed class ResilientGroupRoutes(IpCommand ip) : INodeRouteWriter
 {
@@ -27,13 +30,16 @@ internal sealed class ResilientGroupRoutes(IpCommand ip) : INodeRouteWriter
     /// <summary>A busy node reaches balance after this long even if no bucket ever goes idle.</summary>
     public const int UnbalancedSeconds = 60;
 
-    /// <summary>A serving pod's weight against a draining pod's 1 (the most a group takes): the draining pod's fair share is about 4 buckets.</summary>
+    /// <summary>A serving pod's weight against a draining pod's 1 (the most a group takes): the draining pod's fair share is about 8 buckets.</summary>
     public const int ServingWeight = 255;
+
+    /// <summary>Members per LB pod, all with the pod's weight; two, so that even a lone pod's group has a choice to make.</summary>
+    public const int ObjectsPerPod = 2;
 
     // Our ids start here ("201", our route protocol, in the top bits), well above what zebra or others allocate from 1.
     private const uint FirstId = 201u << 20;
 
-    private readonly Dictionary<IPAddress, uint> _gateways = [];
+    private readonly Dictionary<IPAddress, List<uint>> _podObjects = [];
     private readonly Dictionary<IPNetwork, (uint Id, ValueList<uint> Members)> _groups = [];
     private readonly HashSet<IPNetwork> _routed = [];
     private readonly HashSet<uint> _stray = [];
@@ -47,7 +53,7 @@ internal sealed class ResilientGroupRoutes(IpCommand ip) : INodeRouteWriter
 
     public async Task<Dictionary<IPNetwork, NodeRoute?>> AdoptAsync(List<string> failures, CancellationToken cancellationToken)
     {
-        _gateways.Clear();
+        _podObjects.Clear();
         _groups.Clear();
         _routed.Clear();
         _stray.Clear();
@@ -61,7 +67,7 @@ internal sealed class ResilientGroupRoutes(IpCommand ip) : INodeRouteWriter
                 _taken.Add(id);
                 if (!nexthop.TryGetProperty("protocol", out var protocol) || protocol.GetString() != IpCommand.Protocol) continue;
                 if (nexthop.TryGetProperty("group", out _)) ourGroups.Add(id);
-                else if (nexthop.TryGetProperty("gateway", out var gateway) && IPAddress.TryParse(gateway.GetString(), out var address) && _gateways.TryAdd(address, id)) continue;
+                else if (nexthop.TryGetProperty("gateway", out var gateway) && IPAddress.TryParse(gateway.GetString(), out var address)) Objects(address).Add(id);
                 else _stray.Add(id);
             }
         }
@@ -84,8 +90,8 @@ internal sealed class ResilientGroupRoutes(IpCommand ip) : INodeRouteWriter
         var members = new List<(uint Id, int Weight)>();
         foreach (var (address, weight) in route.Via.Select(a => (a, ServingWeight)).Concat(route.Draining.Select(a => (a, 1))))
         {
-            if (await GatewayAsync(address, failures, cancellationToken).ConfigureAwait(false) is not { } id) return false;
-            members.Add((id, weight));
+            if (await PodObjectsAsync(address, failures, cancellationToken).ConfigureAwait(false) is not { } ids) return false;
+            members.AddRange(ids.Select(id => (id, weight)));
         }
         var group = _groups.TryGetValue(route.Destination, out var known) ? known.Id : Allocate();
         // Replacing the members of a resilient group keeps the buckets of the members that stay.
@@ -124,9 +130,13 @@ internal sealed class ResilientGroupRoutes(IpCommand ip) : INodeRouteWriter
         var used = _groups.Values.SelectMany(g => g.Members).ToHashSet();
         // Adopted groups' members are unknown until their first SetAsync: keep every gateway while any is unknown.
         var membersKnown = _groups.Values.All(g => g.Members.Count > 0);
-        foreach (var (address, id) in _gateways.Where(g => membersKnown && !used.Contains(g.Value)).ToList())
+        foreach (var (address, ids) in membersKnown ? _podObjects.ToList() : [])
         {
-            if (await DeleteAsync(id, failures, cancellationToken).ConfigureAwait(false)) _gateways.Remove(address);
+            foreach (var id in ids.Where(id => !used.Contains(id)).ToList())
+            {
+                if (await DeleteAsync(id, failures, cancellationToken).ConfigureAwait(false)) ids.Remove(id);
+            }
+            if (ids.Count == 0) _podObjects.Remove(address);
         }
         foreach (var id in _stray.ToList())
         {
@@ -134,10 +144,11 @@ internal sealed class ResilientGroupRoutes(IpCommand ip) : INodeRouteWriter
         }
     }
 
-    /// <summary>The nexthop object for an LB pod's address, created on the device the node reaches it through.</summary>
-    private async Task<uint?> GatewayAsync(IPAddress address, List<string> failures, CancellationToken cancellationToken)
+    /// <summary>An LB pod's nexthop objects, created on the device the node reaches it through when missing.</summary>
+    private async Task<IReadOnlyList<uint>?> PodObjectsAsync(IPAddress address, List<string> failures, CancellationToken cancellationToken)
     {
-        if (_gateways.TryGetValue(address, out var known)) return known;
+        var ids = Objects(address);
+        if (ids.Count >= ObjectsPerPod) return ids[..ObjectsPerPod];
         string? device;
         using (var route = await ip.JsonAsync([IpCommand.Family(address), "route", "get", address.ToString()], failures, cancellationToken).ConfigureAwait(false))
         {
@@ -149,14 +160,23 @@ internal sealed class ResilientGroupRoutes(IpCommand ip) : INodeRouteWriter
             failures.Add($"no device reaches LB pod {address}");
             return null;
         }
-        var id = Allocate();
-        if (!await ip.MustAsync(["nexthop", "replace", "id", Text(id), "via", address.ToString(), "dev", device, "proto", IpCommand.Protocol], failures, cancellationToken).ConfigureAwait(false))
+        while (ids.Count < ObjectsPerPod)
         {
-            _taken.Remove(id);
-            return null;
+            var id = Allocate();
+            if (!await ip.MustAsync(["nexthop", "replace", "id", Text(id), "via", address.ToString(), "dev", device, "proto", IpCommand.Protocol], failures, cancellationToken).ConfigureAwait(false))
+            {
+                _taken.Remove(id);
+                return null;
+            }
+            ids.Add(id);
         }
-        _gateways[address] = id;
-        return id;
+        return ids;
+    }
+
+    private List<uint> Objects(IPAddress address)
+    {
+        if (!_podObjects.TryGetValue(address, out var ids)) _podObjects[address] = ids = [];
+        return ids;
     }
 
     private async Task<bool> DeleteAsync(uint id, List<string> failures, CancellationToken cancellationToken)

@@ -72,7 +72,7 @@ public sealed class NodeRouteTableTests
         Assert.That(await table.ApplyAsync([Route(PodA)], CancellationToken.None), Is.Empty);
         var (group, via) = await OurRoute();
         Assert.That(group, Is.Not.Zero, "the route names a nexthop group");
-        Assert.That(via, Is.EqualTo(new[] { "10.244.1.5" }));
+        Assert.That(via, Is.EqualTo(new[] { "10.244.1.5", "10.244.1.5" }), "a lone pod is in its group twice");
         Assert.That(table.Kind, Is.EqualTo("resilient nexthop groups"));
         var groupObject = (await Nexthops()).Single(n => n.GetProperty("id").GetUInt32() == group);
         Assert.That(groupObject.GetProperty("type").GetString(), Is.EqualTo("resilient"));
@@ -81,14 +81,14 @@ public sealed class NodeRouteTableTests
         Assert.That(await table.ApplyAsync([Route(PodA, PodB)], CancellationToken.None), Is.Empty);
         var both = await OurRoute();
         Assert.That(both.Group, Is.EqualTo(group), "the same route and group");
-        Assert.That(both.Via, Is.EqualTo(new[] { "10.244.1.5", "10.244.1.6" }), "with both pods");
+        Assert.That(both.Via, Is.EqualTo(new[] { "10.244.1.5", "10.244.1.5", "10.244.1.6", "10.244.1.6" }), "with both pods");
 
         // A restarted node-routes adopts the group: pod A leaves, pod B stays in the same group, A's nexthop object goes.
         var restarted = new NodeRouteTable(new InNamespace(_ns), resilientGroups: true);
         Assert.That(await restarted.ApplyAsync([Route(PodB)], CancellationToken.None), Is.Empty);
         Assert.That((await OurRoute()).Group, Is.EqualTo(group));
-        Assert.That((await OurRoute()).Via, Is.EqualTo(new[] { "10.244.1.6" }));
-        Assert.That((await Nexthops()).Select(n => n.TryGetProperty("gateway", out var g) ? g.GetString() : "group"), Is.EquivalentTo(new[] { "10.244.1.6", "group" }));
+        Assert.That((await OurRoute()).Via, Is.EqualTo(new[] { "10.244.1.6", "10.244.1.6" }));
+        Assert.That((await Nexthops()).Select(n => n.TryGetProperty("gateway", out var g) ? g.GetString() : "group"), Is.EquivalentTo(new[] { "10.244.1.6", "10.244.1.6", "group" }));
 
         // The Service goes: its route, group and nexthop objects go; someone else's nexthop object stays.
         await Ip("nexthop", "add", "id", "7", "via", "10.244.1.9", "dev", "cni0", "proto", "static");
@@ -127,15 +127,17 @@ public sealed class NodeRouteTableTests
         Assert.That(await table.ApplyAsync([Route(PodA, PodB)], CancellationToken.None), Is.Empty);
         var route = await Ip("route", "show", Vip.ToString(), "proto", "201");
         Assert.That(route, resilient ? Does.Contain("nhid") : Does.Contain("10.244.1.5").And.Contain("10.244.1.6"));
-        if (resilient) Assert.That(await Nexthops(), Has.Length.EqualTo(3), "one group and its two members, the orphaned group collected");
+        if (resilient) Assert.That(await Nexthops(), Has.Length.EqualTo(5), "one group and its two pods' objects, the orphaned group collected");
     }
 
-    [Test]
-    public async Task A_joining_LB_pod_takes_only_idle_buckets_so_a_flow_in_flight_keeps_its_pod()
+    [TestCase(1, TestName = "A pod joining a lone LB pod takes only idle buckets, so a flow in flight keeps its pod")]
+    [TestCase(2, TestName = "A pod joining two LB pods takes only idle buckets, so a flow in flight keeps its pod")]
+    public async Task A_joining_LB_pod_takes_only_idle_buckets(int podsBefore)
     {
         var table = new NodeRouteTable(new InNamespace(_ns), resilientGroups: true);
-        // Two pods to start with: with one, the kernel has no path to choose and marks no bucket busy.
-        Assert.That(await table.ApplyAsync([Route(PodA, PodB)], CancellationToken.None), Is.Empty);
+        IPAddress[] pods = [PodA, PodB, PodC];
+        var before = pods[..podsBefore];
+        Assert.That(await table.ApplyAsync([Route(before)], CancellationToken.None), Is.Empty);
         var group = (await OurRoute()).Group;
         // Let every bucket go idle, then keep one flow going.
         await Task.Delay(TimeSpan.FromSeconds(ResilientGroupRoutes.IdleSeconds + 1));
@@ -143,18 +145,20 @@ public sealed class NodeRouteTableTests
         try
         {
             await Task.Delay(TimeSpan.FromSeconds(1));
-            var before = await Buckets(group);
-            var busy = before.Where(b => b.IdleSeconds < 1).ToList();
-            Assert.That(busy, Is.Not.Empty, "the flow's bucket");
+            var busy = (await Buckets(group)).Where(b => b.IdleSeconds < 1).ToList();
+            Assert.That(busy, Is.Not.Empty, "the flow's bucket is marked busy, even with one pod");
 
-            Assert.That(await table.ApplyAsync([Route(PodA, PodB, PodC)], CancellationToken.None), Is.Empty);
+            var joining = pods[podsBefore];
+            Assert.That(await table.ApplyAsync([Route([.. before, joining])], CancellationToken.None), Is.Empty);
             var after = await Buckets(group);
             foreach (var bucket in busy)
             {
                 Assert.That(after.Single(b => b.Index == bucket.Index).Nexthop, Is.EqualTo(bucket.Nexthop), $"busy bucket {bucket.Index} keeps its pod");
             }
-            var nexthopC = (await Nexthops()).Single(n => n.TryGetProperty("gateway", out var g) && g.GetString() == "10.244.1.7").GetProperty("id").GetUInt32();
-            Assert.That(after.Count(b => b.Nexthop == nexthopC), Is.InRange(ResilientGroupRoutes.Buckets / 3, ResilientGroupRoutes.Buckets / 3 + 1), "pod C took its share, all of it from idle buckets");
+            var joined = await PodObjects(joining);
+            var share = ResilientGroupRoutes.Buckets / (podsBefore + 1);
+            Assert.That(after.Count(b => joined.Contains(b.Nexthop)), Is.InRange(share - ResilientGroupRoutes.ObjectsPerPod, share + ResilientGroupRoutes.ObjectsPerPod),
+                "the joining pod took its share, all of it from idle buckets");
         }
         finally
         {
@@ -168,13 +172,13 @@ public sealed class NodeRouteTableTests
         var table = new NodeRouteTable(new InNamespace(_ns), resilientGroups: true);
         Assert.That(await table.ApplyAsync([Route(PodA, PodB)], CancellationToken.None), Is.Empty);
         var group = (await OurRoute()).Group;
-        var nexthopA = (await Nexthops()).Single(n => n.TryGetProperty("gateway", out var g) && g.GetString() == "10.244.1.5").GetProperty("id").GetUInt32();
+        var objectsOfA = await PodObjects(PodA);
         await Task.Delay(TimeSpan.FromSeconds(ResilientGroupRoutes.IdleSeconds + 1));
         using var flow = OneFlow();
         try
         {
             await Task.Delay(TimeSpan.FromSeconds(1));
-            var busyOnA = (await Buckets(group)).Where(b => b.IdleSeconds < 1 && b.Nexthop == nexthopA).Select(b => b.Index).ToHashSet();
+            var busyOnA = (await Buckets(group)).Where(b => b.IdleSeconds < 1 && objectsOfA.Contains(b.Nexthop)).Select(b => b.Index).ToHashSet();
 
             // Pod A drains: the least weight beside B's.
             Assert.That(await table.ApplyAsync([Route(PodB) with { Draining = new[] { PodA }.ToValueList() }], CancellationToken.None), Is.Empty);
@@ -182,16 +186,16 @@ public sealed class NodeRouteTableTests
             // ip leaves out a weight of 1, the least there is.
             int Weight(JsonElement member) => member.TryGetProperty("weight", out var w) ? w.GetInt32() : 1;
             var members = group2.GetProperty("group").EnumerateArray().ToList();
-            Assert.That(Weight(members.Single(m => m.GetProperty("id").GetUInt32() == nexthopA)), Is.EqualTo(1));
-            Assert.That(Weight(members.Single(m => m.GetProperty("id").GetUInt32() != nexthopA)), Is.EqualTo(ResilientGroupRoutes.ServingWeight));
-            var onA = (await Buckets(group)).Where(b => b.Nexthop == nexthopA).Select(b => b.Index).ToHashSet();
+            Assert.That(members.Where(m => objectsOfA.Contains(m.GetProperty("id").GetUInt32())).Select(Weight), Is.EqualTo(new[] { 1, 1 }));
+            Assert.That(members.Where(m => !objectsOfA.Contains(m.GetProperty("id").GetUInt32())).Select(Weight), Is.EqualTo(new[] { ResilientGroupRoutes.ServingWeight, ResilientGroupRoutes.ServingWeight }));
+            var onA = (await Buckets(group)).Where(b => objectsOfA.Contains(b.Nexthop)).Select(b => b.Index).ToHashSet();
             Assert.That(onA, Is.SupersetOf(busyOnA), "A keeps the buckets carrying traffic");
-            var fairShare = (int)Math.Ceiling((double)ResilientGroupRoutes.Buckets / (ResilientGroupRoutes.ServingWeight + 1));
+            var fairShare = (int)Math.Ceiling((double)ResilientGroupRoutes.Buckets / (ResilientGroupRoutes.ServingWeight + 1)) * ResilientGroupRoutes.ObjectsPerPod;
             Assert.That(onA, Has.Count.LessThanOrEqualTo(busyOnA.Count + fairShare), "and gives up the idle ones beyond its fair share");
 
             // The drain over: A leaves, and its buckets with it.
             Assert.That(await table.ApplyAsync([Route(PodB)], CancellationToken.None), Is.Empty);
-            Assert.That((await Buckets(group)).Select(b => b.Nexthop).Distinct().Count(), Is.EqualTo(1));
+            Assert.That((await Buckets(group)).Select(b => b.Nexthop).Distinct(), Is.SubsetOf(await PodObjects(PodB)));
         }
         finally
         {
@@ -199,9 +203,13 @@ public sealed class NodeRouteTableTests
         }
     }
 
+    /// <summary>An LB pod's nexthop objects in the node.</summary>
+    private async Task<HashSet<uint>> PodObjects(IPAddress pod) =>
+        [.. (await Nexthops()).Where(n => n.TryGetProperty("gateway", out var g) && g.GetString() == pod.ToString()).Select(n => n.GetProperty("id").GetUInt32())];
+
     /// <summary>
     /// One flow to the VIP from inside the node, a datagram every 0.2 s for 20 s: each packet's path choice marks its
-    /// bucket busy (with one next hop the kernel has no choice to make, and marks nothing).
+    /// bucket busy (with a single member the kernel has no choice to make, and marks nothing).
     /// </summary>
     private Process OneFlow()
     {

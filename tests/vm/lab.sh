@@ -154,14 +154,7 @@ router_up() {
   local name="$1" address="$2" rr="$3" as="$4" client_side="$5" client="$6" uplink="$7" dir="/run/$1-frr"
   lan_host "$name" "$address"
   ip netns exec "$name" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.fib_multipath_hash_policy=1
-  ip netns add client
-  ip -n client link set lo up
-  ip -n "$name" link add client0 type veth peer name eth0 netns client
-  ip -n "$name" addr add "$client_side" dev client0
-  ip -n "$name" link set client0 up
-  ip -n client addr add "$client" dev eth0
-  ip -n client link set eth0 up
-  ip -n client route add default via "${client_side%/*}"
+  client_up client "$name" "$client_side" "$client"
   ip link add uplink0 type veth peer name uplink0 netns "$name"
   ip addr add "$uplink.1/30" dev uplink0
   ip link set uplink0 up
@@ -191,6 +184,20 @@ CONF
   ip netns exec "$name" /usr/lib/frr/zebra -d -N "$name" -i "$dir/zebra.pid" -z "$dir/zserv.api" --vty_socket "$dir" -A 127.0.0.1 -P 0
   for _ in $(seq 100); do [ -S "$dir/zserv.api" ] && break; sleep 0.1; done
   ip netns exec "$name" /usr/lib/frr/bgpd -d -N "$name" -i "$dir/bgpd.pid" -z "$dir/zserv.api" --vty_socket "$dir" -A 127.0.0.1 -P 0 -f "$dir/frr.conf"
+}
+
+# A client NAME behind ROUTER, on a veth of its own: ROUTER_SIDE (ADDRESS/LEN) on the router's end, CLIENT
+# (ADDRESS/LEN) on the client's, with its default route via the router.
+client_up() {
+  local name="$1" router="$2" router_side="$3" client="$4"
+  ip netns add "$name"
+  ip -n "$name" link set lo up
+  ip -n "$router" link add "$name"0 type veth peer name eth0 netns "$name"
+  ip -n "$router" addr add "$router_side" dev "$name"0
+  ip -n "$router" link set "$name"0 up
+  ip -n "$name" addr add "$client" dev eth0
+  ip -n "$name" link set eth0 up
+  ip -n "$name" route add default via "${router_side%/*}"
 }
 
 # A gobgpd route reflector in namespace NAME at ADDRESS (AS AS): passive towards every peer in PEERS (a prefix:

@@ -14,8 +14,9 @@ public sealed record DataPlaneResult(IReadOnlyList<string> Warnings);
 /// <summary>
 /// What the LB pod's own network namespace needs besides IPVS, reconciled like the config files:
 /// each Service address is accepted as local (thesis 5.3: "a routing rule to accept the packets toward those IPs
-/// as local"), prefix addresses get the packet marks their fwmark virtual servers match, what IPVS NAT forwards is
-/// masqueraded so replies come back through this pod, and the sysctls that make removal, draining and the NAT
+/// as local"), prefix addresses get the packet marks their fwmark virtual servers match, sources outside a Service's
+/// loadBalancerSourceRanges are dropped, what IPVS NAT forwards is masqueraded so replies come back through this pod,
+/// and the sysctls that make removal, draining and the NAT
 /// return path work are checked. Without NET_ADMIN, or on a kernel without IPVS, each step that cannot
 /// be done becomes a warning, never a crash.
 /// </summary>
@@ -84,7 +85,7 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
         {
             var result = await RunAsync("nft", ["-f", "-"], ruleset, cancellationToken).ConfigureAwait(false);
             if (result.ExitCode == 0) _ruleset = ruleset;
-            else warnings.Add($"nft: the packet-mark rules were not installed: {result.StandardError.Trim()}");
+            else warnings.Add($"nft: the packet marks, source filters and masquerade were not installed: {result.StandardError.Trim()}");
         }
 
         if (state.VirtualServers.Count > 0) CheckSysctls(Sysctls, warnings);
@@ -94,7 +95,7 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
 
     /// <summary>
     /// The whole table, replaced atomically by one `nft -f`: a mark per fwmark virtual server, set before routing so
-    /// IPVS sees it; and the masquerade of what IPVS NAT forwards to its real servers. Without the masquerade, a web
+    /// IPVS sees it; a drop, per Service address and port with source ranges, of every other source; and the masquerade of what IPVS NAT forwards to its real servers. Without the masquerade, a web
     /// pod on another node answers the client through its own node, the reply bypasses IPVS and the connection
     /// breaks; with it, the reply comes back here. DR and TUN keep the client's address and need no masquerade.
     /// An empty table is kept rather than deleted, so the next apply is a plain replacement.
@@ -112,6 +113,18 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
             var family = mark.Prefix.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? "ip" : "ip6";
             var protocol = mark.Protocol.ToString().ToLowerInvariant();
             text.Append(CultureInfo.InvariantCulture, $"        {family} daddr {mark.Prefix} {protocol} dport {mark.Port} meta mark set {mark.Mark}\n");
+        }
+        text.Append("    }\n");
+        // Before IPVS, which takes its packets in the input hook at a later priority than filter's.
+        text.Append("    chain input {\n");
+        text.Append("        type filter hook input priority filter; policy accept;\n");
+        foreach (var filter in state.SourceFilters)
+        {
+            var family = filter.Destination.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? "ip" : "ip6";
+            var protocol = filter.Protocol.ToString().ToLowerInvariant();
+            var sources = filter.Allowed.Count == 0 ? "" : $" {family} saddr != {{ {string.Join(", ", filter.Allowed.Select(a => a.ToString()))} }}";
+            // The counter answers "is the filter what stops this client?" (`nft list chain inet portable_lb input`).
+            text.Append(CultureInfo.InvariantCulture, $"        {family} daddr {filter.Destination} {protocol} dport {filter.Port}{sources} counter drop\n");
         }
         text.Append("    }\n");
         text.Append("    chain postrouting {\n");

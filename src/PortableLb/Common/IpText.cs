@@ -31,8 +31,11 @@ public static partial class IpText
         return true;
     }
 
-    /// <summary>Parses "IP" or "IP/len". A full-length prefix is the same thing as an IP and is returned as one.</summary>
-    public static bool TryParseAddressOrPrefix(string? text, out IPNetwork network, out string problem)
+    /// <summary>
+    /// Parses "IP" or "IP/len". A full-length prefix is the same thing as an IP and is returned as one. Host bits are
+    /// an error unless <paramref name="maskHostBits"/> (Kubernetes' own CIDR fields accept and mask them).
+    /// </summary>
+    public static bool TryParseAddressOrPrefix(string? text, out IPNetwork network, out string problem, bool maskHostBits = false)
     {
         network = default;
         problem = "";
@@ -61,7 +64,7 @@ public static partial class IpText
             }
         }
         var candidate = new IPNetwork(Mask(address, length), length);
-        if (!candidate.BaseAddress.Equals(address))
+        if (!maskHostBits && !candidate.BaseAddress.Equals(address))
         {
             problem = $"\"{Printable(text)}\" has host bits set; the prefix is {candidate}";
             return false;

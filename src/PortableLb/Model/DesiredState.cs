@@ -77,5 +77,8 @@ public sealed record DesiredState(
 {
     public static DesiredState Empty { get; } = new(ValueList<VirtualServer>.Empty, null, ValueList<Announcement>.Empty);
 
+    /// <summary>The Services' spec.loadBalancerSourceRanges, per address and port; the data plane enforces them.</summary>
+    public ValueList<SourceFilter> SourceFilters { get; init; } = ValueList<SourceFilter>.Empty;
+
     public IEnumerable<VirtualAddress.Fwmark> PacketMarks => VirtualServers.Select(v => v.Address).OfType<VirtualAddress.Fwmark>();
 }

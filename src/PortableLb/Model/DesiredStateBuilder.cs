@@ -84,7 +84,10 @@ public static partial class DesiredStateBuilder
             .Select(g => new Announcement(g.Key.Prefix, g.Key.NextHop, g.Select(a => a.Name).Distinct().ToValueList()))
             .ToValueList();
 
-        var state = configErrors.Count > 0 ? DesiredState.Empty : new DesiredState(virtualServers, bgp, announcements);
+        var state = configErrors.Count > 0 ? DesiredState.Empty : new DesiredState(virtualServers, bgp, announcements)
+        {
+            SourceFilters = accepted.SelectMany(p => p.SourceFilters).ToValueList(),
+        };
         return new BuildResult(state, errors.Distinct().ToList(), configErrors, warnings, accepted.Select(p => p.Summary()).ToList());
     }
 
@@ -128,6 +131,7 @@ public static partial class DesiredStateBuilder
         var addresses = ServiceAddresses.Resolve(service, reserved, tuning.Pools, Problem);
         var ports = ValidPorts(service, Problem);
         var persistence = PersistenceTimeout(service, settings, Problem);
+        var sourceRanges = SourceRanges.Of(service, Problem);
         if ((long)addresses.Count * ports.Count > MaxVirtualServersPerService)
         {
             Problem("spec.ports", $"{addresses.Count} addresses × {ports.Count} ports make {addresses.Count * ports.Count} virtual servers; a Service may have at most {MaxVirtualServersPerService}");
@@ -142,6 +146,7 @@ public static partial class DesiredStateBuilder
         foreach (var address in addresses)
         {
             var family = address.Address.AddressFamily;
+            if (sourceRanges is { } ranges) plan.SourceFilters.AddRange(SourceRanges.Filters(ranges, address.Network, ports.Select(p => (p.Port.Port, p.Protocol))));
             foreach (var (port, protocol, field) in ports)
             {
                 var candidates = RealServerSelection.Candidates(snapshot, name, port, protocol, ports.Count, family, errors);
@@ -291,19 +296,4 @@ public static partial class DesiredStateBuilder
         NextHopChoice.Literal literal => $"bgp.nextHop is {literal.Address}",
         _ => "bgp.nextHop is unset",
     };
-
-    /// <summary>IPv4 before IPv6, then numeric order, without allocating the byte arrays.</summary>
-    private sealed class AddressOrder : IComparer<IPAddress>
-    {
-        public static AddressOrder Instance { get; } = new();
-
-        public int Compare(IPAddress? x, IPAddress? y)
-        {
-            Span<byte> a = stackalloc byte[16];
-            Span<byte> b = stackalloc byte[16];
-            x!.TryWriteBytes(a, out var lengthA);
-            y!.TryWriteBytes(b, out var lengthB);
-            return lengthA != lengthB ? lengthA.CompareTo(lengthB) : a[..lengthA].SequenceCompareTo(b[..lengthB]);
-        }
-    }
 }

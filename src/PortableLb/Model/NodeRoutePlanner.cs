@@ -63,8 +63,8 @@ public static class NodeRoutePlanner
         {
             var family = lbPods.Where(p => p.Address!.AddressFamily == destination.BaseAddress.AddressFamily).ToList();
             var best = family.Count > 0 ? family.Min(p => p.Rank) : 0;
-            var via = family.Where(p => p.Rank == best).Select(p => p.Address!).Order(AddressComparer.Instance).ToValueList();
-            var drained = best == 0 ? family.Where(p => p.Draining).Select(p => p.Address!).Order(AddressComparer.Instance).ToValueList() : ValueList<IPAddress>.Empty;
+            var via = family.Where(p => p.Rank == best).Select(p => p.Address!).Order(AddressOrder.Instance).ToValueList();
+            var drained = best == 0 ? family.Where(p => p.Draining).Select(p => p.Address!).Order(AddressOrder.Instance).ToValueList() : ValueList<IPAddress>.Empty;
             if (via.Count > 0) routes.Add(new NodeRoute(destination, via) { Draining = drained });
         }
         return (routes, errors);
@@ -75,11 +75,4 @@ public static class NodeRoutePlanner
 
     /// <summary>0: ready and staying; 1: ready but terminating; 2: not ready.</summary>
     private static int Rank(k8s.Models.V1Pod pod) => !pod.IsReady() ? 2 : pod.IsTerminating() ? 1 : 0;
-
-    private sealed class AddressComparer : IComparer<IPAddress>
-    {
-        public static AddressComparer Instance { get; } = new();
-
-        public int Compare(IPAddress? x, IPAddress? y) => x!.GetAddressBytes().AsSpan().SequenceCompareTo(y!.GetAddressBytes());
-    }
 }

@@ -12,6 +12,7 @@ internal sealed class ServicePlan(ServiceName name, IReadOnlyList<ServiceAddress
     public IReadOnlyList<ServiceAddress> Addresses { get; } = addresses;
     public List<VirtualServer> VirtualServers { get; } = [];
     public List<Announcement> Announcements { get; } = [];
+    public List<SourceFilter> SourceFilters { get; } = [];
 
     public ServiceSummary Summary()
     {

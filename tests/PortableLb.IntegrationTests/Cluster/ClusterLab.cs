@@ -45,7 +45,7 @@ public sealed record LbPod(string Name, ClusterNode Node, string Ip, PodPlacemen
 /// - pods are namespaces with a veth on their node's cni0 and a default route through their node;
 /// - web pods (nginx) on nodes 2 and 3; LB pods from the rendered Deployment, run by podman, on nodes 1 and 2;
 ///   node-routes from the rendered DaemonSet on every node, in the node's namespace;
-/// - a router (FRR, ECMP with L4 hashing) with the nodes on its LAN and a client behind it; a gobgpd route
+/// - a router (FRR, ECMP with L4 hashing) with the nodes on its LAN and two clients behind it; a gobgpd route
 ///   reflector on the LAN, which the tuning names as bgp.peers (the user's one edit) and which reflects every path;
 /// - the API server is the fake one on this machine, reached through the router's uplink;
 /// - a kubelet's part is played here: the readiness probe from the rendered spec sets each LB pod's Ready condition.
@@ -60,6 +60,8 @@ public sealed class ClusterLab : IAsyncDisposable
     public const string Router = "172.30.0.1";
     public const string RouteReflector = "172.30.0.2";
     public const string Client = "192.168.100.2";
+    /// <summary>Another client, on a network of its own behind the router: the one a Service's source ranges leave out.</summary>
+    public const string OtherClient = "192.168.101.2";
     public static readonly ClusterNode[] Nodes = [new(1), new(2), new(3)];
     public static readonly (string Name, ClusterNode Node, string Ip)[] WebPods = [("web2", Nodes[1], "10.244.2.21"), ("web3", Nodes[2], "10.244.3.21")];
 
@@ -146,6 +148,7 @@ public sealed class ClusterLab : IAsyncDisposable
             rm -f {{archive}}
             lan_up
             router_up router {{Router}} {{RouteReflector}} 65021 192.168.100.1/24 {{Client}}/24 172.31.255
+            client_up client2 router 192.168.101.1/24 {{OtherClient}}/24
             # The way back from the API server's side to the cluster's networks.
             ip route add 172.30.0.0/24 via 172.31.255.2
             ip route add 10.244.0.0/16 via 172.31.255.2
@@ -219,6 +222,14 @@ public sealed class ClusterLab : IAsyncDisposable
             Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = Namespace, Annotations = annotations },
             Spec = spec with { Type = "LoadBalancer", LoadBalancerClass = "portable-lb.io/ipvs", Ports = [new V1ServicePort { Name = "http", Port = 80 }] },
         });
+
+    /// <summary>A Service's spec.loadBalancerSourceRanges, as `kubectl patch` sets them; none: every source.</summary>
+    public void SetSourceRanges(string service, params string[] ranges)
+    {
+        var stored = Api.Store.All(Resources.Services).Single(s => s.Metadata.Name == service && s.Metadata.NamespaceProperty == Namespace);
+        stored.Spec.LoadBalancerSourceRanges = ranges.Length == 0 ? null : ranges;
+        Api.Store.Update(Resources.Services, stored);
+    }
 
     /// <summary>A Service's endpoints, as the EndpointSlice controller would publish them: these addresses, ready or not.</summary>
     public void SetEndpoints(string service, IEnumerable<string> addresses, bool ready = true) => SetEndpoints(Api, service, addresses, ready);

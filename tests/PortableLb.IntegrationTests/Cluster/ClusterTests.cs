@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using PortableLb.Testing.Manifests;
 
 namespace PortableLb.IntegrationTests.Cluster;
@@ -49,8 +50,8 @@ public sealed class ClusterTests
         (await _lab.RunAsync($"podman exec {pod.Ipvs} ipvsadm -Ln -t {ClusterLab.Vip}:80 | grep -q '{webPod}:80'")).ExitCode == 0;
 
     /// <summary>`count` requests from the client, each on a new connection: the answers, "FAILED" for none.</summary>
-    private async Task<string[]> RequestsAsync(string url, int count) =>
-        (await _lab.MustAsync($"for i in $(seq {count}); do ip netns exec client curl -s -m 3 {url} || echo FAILED; done", TimeSpan.FromMinutes(3)))
+    private async Task<string[]> RequestsAsync(string url, int count, string client = "client", int timeoutSeconds = 3) =>
+        (await _lab.MustAsync($"for i in $(seq {count}); do ip netns exec {client} curl -s -m {timeoutSeconds} {url} || echo FAILED; done", TimeSpan.FromMinutes(3)))
             .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     [Test]
@@ -165,6 +166,36 @@ public sealed class ClusterTests
 
     [Test]
     [Order(7)]
+    public async Task Source_ranges_admit_only_the_client_they_name_and_each_LB_pod_drops_the_other()
+    {
+        string Filter(LbPod pod) => $"podman exec {pod.Ipvs} nft list chain inet portable_lb input";
+        _lab.SetSourceRanges("web", $"{ClusterLab.Client}/32");
+        foreach (var pod in Both)
+        {
+            await _lab.WaitAsync(async () => (await _lab.MustAsync(Filter(pod))).Contains($"ip daddr {ClusterLab.Vip} tcp dport 80 ip saddr != {ClusterLab.Client} counter", StringComparison.Ordinal),
+                $"{pod.Name}'s source filter for web", TimeSpan.FromMinutes(3));
+        }
+        Assert.That(await RequestsAsync($"http://{ClusterLab.Vip}/", 20), Has.None.EqualTo("FAILED"), "the client the ranges name");
+        // The router spreads the other client's connections over both nodes by port: 16 attempts miss one of them
+        // with a chance of 1 in 32,768.
+        Assert.That(await RequestsAsync($"http://{ClusterLab.Vip}/", 16, "client2", timeoutSeconds: 1), Has.All.EqualTo("FAILED"), "the client they leave out");
+        foreach (var pod in Both)
+        {
+            var dropped = System.Text.RegularExpressions.Regex.Match(await _lab.MustAsync(Filter(pod)), @"counter packets (\d+)");
+            Assert.That(long.Parse(dropped.Groups[1].Value, CultureInfo.InvariantCulture), Is.GreaterThan(0), $"{pod.Name} dropped some of its packets");
+        }
+        Assert.That(await RequestsAsync("http://10.1.1.77/", 6, "client2"), Has.None.EqualTo("FAILED"), "a Service without ranges stays open to it");
+
+        _lab.SetSourceRanges("web");
+        foreach (var pod in Both)
+        {
+            await _lab.WaitAsync(async () => !(await _lab.MustAsync(Filter(pod))).Contains("drop", StringComparison.Ordinal), $"{pod.Name}'s filter gone", TimeSpan.FromMinutes(3));
+        }
+        Assert.That(await RequestsAsync($"http://{ClusterLab.Vip}/", 10, "client2"), Has.None.EqualTo("FAILED"), "without ranges every source reaches it");
+    }
+
+    [Test]
+    [Order(8)]
     public async Task Endpoints_that_stop_serving_withdraw_the_route_and_route_only_reloads_keep_the_sessions()
     {
         var before = await SessionUptimesAsync();
@@ -183,7 +214,7 @@ public sealed class ClusterTests
         await _lab.MustAsync($"gobgp -u {ClusterLab.RouteReflector} neighbor -j | python3 -c 'import json, sys; print(sorted((p[\"state\"][\"neighbor_address\"], p[\"timers\"][\"state\"][\"uptime\"][\"seconds\"]) for p in json.load(sys.stdin)))'");
 
     [Test]
-    [Order(8)]
+    [Order(9)]
     public async Task Killing_keepalived_in_one_LB_pod_withdraws_its_node_and_requests_after_the_withdrawal_all_succeed()
     {
         var report = await _lab.MustAsync($$"""
@@ -223,7 +254,7 @@ public sealed class ClusterTests
     }
 
     [Test]
-    [Order(9)]
+    [Order(10)]
     public async Task An_LB_pod_whose_exabgp_hangs_loses_its_node_after_the_hold_time_and_gets_it_back_when_it_resumes()
     {
         var holdTime = 9; // the base tuning's bgp.holdTime, which the route reflector accepts
@@ -251,7 +282,7 @@ public sealed class ClusterTests
     }
 
     [Test]
-    [Order(10)]
+    [Order(11)]
     public async Task A_rolling_restart_of_both_LB_pods_fails_no_new_connection_and_moves_next_hops_as_pods_come_and_go()
     {
         // Inside: two LB pods share a node's route (ECMP across them) while the new one runs beside the old one, and

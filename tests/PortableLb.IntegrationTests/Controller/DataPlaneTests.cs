@@ -101,6 +101,70 @@ public sealed class DataPlaneTests
         });
     }
 
+    /// <summary>
+    /// Two clients, each on its own link into the LB pod's namespace, and a Service that admits only the first one's
+    /// network. A listener on the VIP stands where IPVS takes packets on a kernel with it (the input hook, after the
+    /// filter's priority): this one has no IPVS.
+    /// </summary>
+    [Test]
+    public async Task Only_the_source_ranges_reach_a_Service_and_removing_them_opens_it_again()
+    {
+        Daemons.Require("curl", "python3");
+        await InNewNamespace(async lb =>
+        {
+            string[] clients = [$"{lb}-c1", $"{lb}-c2"];
+            try
+            {
+                for (var i = 0; i < clients.Length; i++)
+                {
+                    var net = $"10.0.{i + 1}";
+                    await Ip("netns", "add", clients[i]);
+                    await Ip("-n", lb, "link", "add", $"c{i + 1}", "type", "veth", "peer", "name", "eth0", "netns", clients[i]);
+                    await Ip("-n", lb, "addr", "add", $"{net}.1/24", "dev", $"c{i + 1}");
+                    await Ip("-n", lb, "link", "set", $"c{i + 1}", "up");
+                    await Ip("-n", clients[i], "addr", "add", $"{net}.2/24", "dev", "eth0");
+                    await Ip("-n", clients[i], "link", "set", "eth0", "up");
+                    await Ip("-n", clients[i], "route", "add", "default", "via", $"{net}.1");
+                }
+                var dataPlane = new DataPlane(new InNamespace(lb));
+                var ranged = Snapshot("198.51.100.10", "  loadBalancerSourceRanges: [10.0.1.0/24]");
+                await dataPlane.ApplyAsync(ranged, CancellationToken.None);
+                using var listener = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("ip",
+                    ["netns", "exec", lb, "python3", "-m", "http.server", "80", "--bind", "198.51.100.10"])
+                { RedirectStandardOutput = true, RedirectStandardError = true })!;
+                try
+                {
+                    await Eventually.True(async () => await Get(clients[0]) == 0, "the listener answers the first client", () => "");
+                    Assert.That(await Get(clients[1]), Is.EqualTo(28), "the second client's SYN is dropped: curl times out (exit 28), no reset");
+                    var rules = (await new InNamespace(lb).RunAsync("nft", ["list", "chain", "inet", DataPlane.NftTable, "input"], null, TimeSpan.FromSeconds(10), CancellationToken.None)).StandardOutput;
+                    Assert.That(rules, Does.Contain("ip daddr 198.51.100.10 tcp dport 80 ip saddr != 10.0.1.0/24 counter packets"));
+
+                    await dataPlane.ApplyAsync(Snapshot("198.51.100.10", ""), CancellationToken.None);
+                    Assert.That(await Get(clients[1]), Is.Zero, "without ranges every source reaches it");
+                    Assert.That(await Get(clients[0]), Is.Zero);
+                }
+                finally
+                {
+                    listener.Kill();
+                }
+            }
+            finally
+            {
+                foreach (var client in clients) await new ProcessRunner().RunAsync("ip", ["netns", "del", client], null, TimeSpan.FromSeconds(10), CancellationToken.None);
+            }
+        });
+
+        static async Task<int> Get(string client) =>
+            (await new ProcessRunner().RunAsync("ip", ["netns", "exec", client, "curl", "-s", "-o", "/dev/null", "-m", "2", "http://198.51.100.10/"], null, TimeSpan.FromSeconds(10), CancellationToken.None)).ExitCode;
+
+        static DesiredState Snapshot(string address, string extraSpec) => DesiredStateBuilder.Build(PortableLb.Sources.ManifestReader.ReadText(
+            $"apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default, annotations: {{portable-lb.io/addresses: \"{address}\"}}}}\n"
+            + $"spec:\n  type: LoadBalancer\n  loadBalancerClass: portable-lb.io/ipvs\n  ports: [{{port: 80}}]\n{extraSpec}\n---\n"
+            + "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}\n"
+            + "addressType: IPv4\nports: [{port: 80}]\nendpoints: [{addresses: [10.244.1.1]}]\n", "test").Snapshot,
+            PortableLb.Tuning.TuningSettings.Default, NodeAddresses.None).State;
+    }
+
     [Test]
     public async Task Without_the_tools_every_step_becomes_a_warning_not_a_crash()
     {

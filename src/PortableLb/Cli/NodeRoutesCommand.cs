@@ -34,9 +34,10 @@ public static class NodeRoutesCommand
         var selector = factory.Single("--service-selector", "Only Services with these labels (a label selector).");
         var nodeIps = factory.Repeatable("--node-ip", "This node's IP, once per family: no Service may claim it.");
         var listen = factory.Single("--listen", "HOST:PORT for /healthz and /readyz (empty HOST: all addresses, IPv4 and IPv6).", ":9102");
+        var allNamespaces = factory.Single("--all-namespaces", RunCommand.AllNamespacesHelp, "off");
         var command = new Command("node-routes", "Route the served Service addresses on this node to the ready LB pods on it.")
         {
-            nodeName, objects, kubeconfig, context, services, selector, nodeIps, listen,
+            nodeName, objects, kubeconfig, context, services, selector, nodeIps, listen, allNamespaces,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -68,15 +69,20 @@ public static class NodeRoutesCommand
                     problems.Add(e.Message);
                 }
             }
-            if (only.Select(s => s.Namespace).Distinct().Count() > 1) problems.Add("--service names several namespaces; node-routes serves the one namespace of its LB pods");
+            var everyNamespace = RunCommand.OnOff(parse.GetValue(allNamespaces), "--all-namespaces", problems);
+            if (!everyNamespace && only.Select(s => s.Namespace).Distinct().Count() > 1)
+            {
+                problems.Add("--service names several namespaces; node-routes serves the one namespace of its LB pods unless --all-namespaces is on");
+            }
             if (problems.Count > 0)
             {
                 foreach (var problem in problems) await errorOutput.WriteLineAsync($"error: {problem}").ConfigureAwait(false);
                 return ExitCodes.Fatal;
             }
 
-            var watched = only.Count > 0 ? only[0].Namespace : cluster?.Namespace ?? "default";
-            await using var app = Build(node!, nodeAddresses, only, manifests, cluster, watched, parse.GetValue(selector), endpoint);
+            // The LB pods' namespace; without --all-namespaces also the Services'.
+            var watched = only.Count > 0 && !everyNamespace ? only[0].Namespace : cluster?.Namespace ?? "default";
+            await using var app = Build(node!, nodeAddresses, only, manifests, cluster, watched, everyNamespace, parse.GetValue(selector), endpoint);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
             return app.Services.GetRequiredService<BackgroundFaults>().Any ? ExitCodes.Faulted : ExitCodes.Success;
@@ -86,7 +92,7 @@ public static class NodeRoutesCommand
 
     private static WebApplication Build(
         string node, NodeAddresses nodeAddresses, IReadOnlyCollection<ServiceName> only, IReadOnlyList<string> manifests, ClusterConnection? cluster,
-        string watched, string? selector, IPEndPoint listen)
+        string watched, bool allNamespaces, string? selector, IPEndPoint listen)
     {
         var builder = WebHostSetup.Create(listen);
         var services = builder.Services;
@@ -97,6 +103,7 @@ public static class NodeRoutesCommand
             {
                 WatchEndpointSlices = false,
                 LbPodsOnNode = node,
+                AllNamespaces = allNamespaces,
             }, provider.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton(provider => new NodeRoutesLoop(provider.GetRequiredService<IClusterSource>(), new NodeRouteTable(new ProcessRunner()), node, nodeAddresses,
             only.Count > 0 ? only : null, provider.GetRequiredService<NodeRoutesStatus>(), provider.GetRequiredService<ILogger<NodeRoutesLoop>>(), provider.GetRequiredService<TimeProvider>()));

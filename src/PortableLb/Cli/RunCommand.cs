@@ -32,10 +32,11 @@ public static class RunCommand
         var debounce = factory.Single("--debounce", "Milliseconds to let a burst of changes settle before reconciling.", "30");
         var podName = factory.Single("--pod-name", "This pod's name: its identity in the election of the one pod that writes Service status (default: the host name, which is the pod's).");
         var dataPlane = factory.Single("--data-plane", "on: manage local routes and packet marks in this pod's network namespace; off: leave them alone.", "on");
+        var allNamespaces = factory.Single("--all-namespaces", AllNamespacesHelp, "off");
 
         var command = new Command("run", "Watch the cluster (or --objects) and keep keepalived's and exabgp's configs in step with it.")
         {
-            kubeconfig, context, selector, configDir, keepalived, keepalivedPid, exabgpPid, exabgpLog, grace, drainLimit, listen, debounce, podName, dataPlane,
+            kubeconfig, context, selector, configDir, keepalived, keepalivedPid, exabgpPid, exabgpLog, grace, drainLimit, listen, debounce, podName, dataPlane, allNamespaces,
         };
         foreach (var option in common.All) command.Options.Add(option);
         command.SetAction(async (parse, cancellationToken) =>
@@ -62,12 +63,8 @@ public static class RunCommand
                 TimeSpan.FromMilliseconds(Number(parse.GetValue(debounce)!, "--debounce", 0, 10_000, problems)))
             {
                 PodName = parse.GetValue(podName) is { Length: > 0 } name ? name : Environment.MachineName,
-                ManageDataPlane = parse.GetValue(dataPlane) switch
-                {
-                    "on" => true,
-                    "off" => false,
-                    var other => Problem(problems, $"--data-plane: \"{IpText.Printable(other ?? "")}\" is not on or off", true),
-                },
+                ManageDataPlane = OnOff(parse.GetValue(dataPlane), "--data-plane", problems),
+                AllNamespaces = OnOff(parse.GetValue(allNamespaces), "--all-namespaces", problems),
             };
             if (options.Common.Objects.Count > 0 && options.Kubeconfig is not null) problems.Add("--objects and --kubeconfig exclude each other");
             if (options.DrainLimit < options.WithdrawGrace)
@@ -104,14 +101,26 @@ public static class RunCommand
         return command;
     }
 
+    internal const string AllNamespacesHelp =
+        "on: serve Services in every namespace (the ClusterRole of manifests/overlays/all-namespaces grants it); off: only the watched namespace.";
+
+    internal static bool OnOff(string? text, string option, List<string> problems) => text switch
+    {
+        "on" => true,
+        "off" => false,
+        var other => Problem(problems, $"{option}: \"{IpText.Printable(other ?? "")}\" is not on or off", false),
+    };
+
     /// <summary>
-    /// The one namespace an LB Deployment serves (its Role is namespaced): the --service namespace, else the service
+    /// The namespace of the tuning ConfigMap, the password Secret and the Lease, and, without --all-namespaces, the one
+    /// namespace an LB Deployment serves (its Role is namespaced): the --service namespace, else the service
     /// account's or the kubeconfig context's, else "default". With --objects, "default" for unqualified names.
     /// </summary>
     private static string WatchedNamespace(RunOptions options, ClusterConnection? cluster, List<string> problems)
     {
         var named = options.Common.Services.Select(s => s.Namespace).Distinct().ToList();
-        if (named.Count > 1) problems.Add($"--service names several namespaces ({string.Join(", ", named)}); one LB Deployment serves one namespace");
+        if (options.AllNamespaces) return cluster?.Namespace ?? "default";
+        if (named.Count > 1) problems.Add($"--service names several namespaces ({string.Join(", ", named)}); one LB Deployment serves one namespace unless --all-namespaces is on");
         var watched = named.FirstOrDefault() ?? cluster?.Namespace ?? "default";
         if (cluster is null) return watched;
         if (options.Common.TuningConfigMap is { } configMap && configMap.Namespace != watched)

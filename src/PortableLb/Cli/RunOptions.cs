@@ -25,4 +25,7 @@ public sealed record RunOptions(
 
     /// <summary>Manage local routes and packet marks in this network namespace (off for tests on a shared host).</summary>
     public bool ManageDataPlane { get; init; } = true;
+
+    /// <summary>Serve Services in every namespace; the tuning, the password Secret and the Lease stay in the pod's own.</summary>
+    public bool AllNamespaces { get; init; }
 }

@@ -17,6 +17,12 @@ public sealed record KubernetesSourceOptions(string Namespace, string? ServiceLa
 
     /// <summary>For `node-routes`: watch the LB pods on this node (by label, and spec.nodeName as a field selector).</summary>
     public string? LbPodsOnNode { get; init; }
+
+    /// <summary>
+    /// Services and EndpointSlices in every namespace (a ClusterRole grants it: manifests/overlays/all-namespaces);
+    /// the tuning ConfigMap, the password Secret and the LB pods stay in <see cref="Namespace"/>, the LB pods' own.
+    /// </summary>
+    public bool AllNamespaces { get; init; }
 }
 
 /// <summary>
@@ -44,11 +50,12 @@ public sealed class KubernetesSource : IClusterSource
     {
         _time = time ?? TimeProvider.System;
         var informer = options.Informer with { Namespace = options.Namespace };
-        _services = new Informer<V1Service>(client, Resources.Services, informer with { Selectors = new ListOptions(options.ServiceLabelSelector) }, loggers.CreateLogger("PortableLb.Informer.Services"), time);
+        var serviceScope = options.AllNamespaces ? informer with { Namespace = null } : informer;
+        _services = new Informer<V1Service>(client, Resources.Services, serviceScope with { Selectors = new ListOptions(options.ServiceLabelSelector) }, loggers.CreateLogger("PortableLb.Informer.Services"), time);
         if (options.WatchEndpointSlices)
         {
             // Only slices that belong to some Service: the label the EndpointSlice controller always sets.
-            _slices = new Informer<V1EndpointSlice>(client, Resources.EndpointSlices, informer with { Selectors = new ListOptions(KubernetesModels.ServiceNameLabel) }, loggers.CreateLogger("PortableLb.Informer.EndpointSlices"), time);
+            _slices = new Informer<V1EndpointSlice>(client, Resources.EndpointSlices, serviceScope with { Selectors = new ListOptions(KubernetesModels.ServiceNameLabel) }, loggers.CreateLogger("PortableLb.Informer.EndpointSlices"), time);
             _slices.Changed += Changes.Set;
         }
         if (options.LbPodsOnNode is { } node)

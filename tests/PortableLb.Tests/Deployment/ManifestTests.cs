@@ -12,7 +12,7 @@ public sealed class ManifestTests
     [Test]
     public void Base_overlays_and_examples_are_all_there()
     {
-        Assert.That(Kustomizations(), Is.SupersetOf(new[] { "base", "examples/thesis", "examples/routing", "examples/tuned-health-checks" }));
+        Assert.That(Kustomizations(), Is.SupersetOf(new[] { "base", "overlays/all-namespaces", "examples/thesis", "examples/routing", "examples/tuned-health-checks" }));
     }
 
     [TestCaseSource(nameof(Kustomizations))]
@@ -60,12 +60,7 @@ public sealed class ManifestTests
         var objects = await Base();
         Assert.That(objects.OfType<NamespaceObject>().Count(), Is.EqualTo(1));
         var role = objects.OfType<RoleObject>().Single();
-        var grants = role.Rules
-            .SelectMany(r => r.ApiGroups.SelectMany(g => r.Resources.SelectMany(res => r.Verbs.Select(v =>
-                $"{(g.Length == 0 ? "core" : g)} {res} {v}{(r.ResourceNames is { } names ? $" [{string.Join(",", names)}]" : "")}"))))
-            .Order(StringComparer.Ordinal)
-            .ToList();
-        Assert.That(grants, Is.EqualTo(new[]
+        Assert.That(Grants(role.Rules), Is.EqualTo(new[]
         {
             "coordination.k8s.io leases create",
             "coordination.k8s.io leases get [portable-lb]",
@@ -91,6 +86,41 @@ public sealed class ManifestTests
         Assert.That(binding.Subjects.Single(), Is.EqualTo(new Subject("ServiceAccount", account.Metadata.Name, account.Metadata.Namespace)));
         Assert.That(objects.OfType<DeploymentObject>().Single().Spec.Template.Spec.ServiceAccountName, Is.EqualTo(account.Metadata.Name));
         Assert.That(objects.Select(o => o.Kind), Has.None.EqualTo("ClusterRole").And.None.EqualTo("ClusterRoleBinding"));
+    }
+
+    private static List<string> Grants(List<PolicyRule> rules) => rules
+        .SelectMany(r => r.ApiGroups.SelectMany(g => r.Resources.SelectMany(res => r.Verbs.Select(v =>
+            $"{(g.Length == 0 ? "core" : g)} {res} {v}{(r.ResourceNames is { } names ? $" [{string.Join(",", names)}]" : "")}"))))
+        .Order(StringComparer.Ordinal)
+        .ToList();
+
+    [Test]
+    public async Task The_all_namespaces_overlay_adds_only_the_Service_side_cluster_wide_and_turns_the_flag_on_in_both_commands()
+    {
+        var objects = (await RenderedManifests.RenderAsync("overlays/all-namespaces")).Select(RenderedManifests.Typed).ToList();
+        var clusterRole = objects.OfType<ClusterRoleObject>().Single();
+        Assert.That(Grants(clusterRole.Rules), Is.EqualTo(new[]
+        {
+            "core events create",
+            "core services get", "core services list", "core services watch",
+            "core services/status patch",
+            "discovery.k8s.io endpointslices get", "discovery.k8s.io endpointslices list", "discovery.k8s.io endpointslices watch",
+            "events.k8s.io events create",
+        }.Order(StringComparer.Ordinal)), "no ConfigMap, Secret, Lease or Pod leaves the namespace");
+        var binding = objects.OfType<ClusterRoleBindingObject>().Single();
+        var account = objects.OfType<ServiceAccountObject>().Single();
+        Assert.That(binding.RoleRef, Is.EqualTo(new RoleRef("rbac.authorization.k8s.io", "ClusterRole", clusterRole.Metadata.Name)));
+        Assert.That(binding.Subjects.Single(), Is.EqualTo(new Subject("ServiceAccount", account.Metadata.Name, account.Metadata.Namespace)));
+        Assert.That(Grants(objects.OfType<RoleObject>().Single().Rules), Is.EqualTo(Grants((await Base()).OfType<RoleObject>().Single().Rules)), "the namespaced Role is the base's");
+
+        var flag = OptionFactory.EnvironmentName("--all-namespaces");
+        var controller = objects.OfType<DeploymentObject>().Single().Spec.Template.Spec.Containers.Single(c => c.Name == "ipvs");
+        var nodeRoutes = objects.OfType<DaemonSetObject>().Single().Spec.Template.Spec.Containers.Single();
+        foreach (var container in new[] { controller, nodeRoutes })
+        {
+            Assert.That(container.Env!.Single(e => e.Name == flag).Value, Is.EqualTo("on"), container.Name);
+        }
+        Assert.That((await Base()).OfType<DeploymentObject>().Single().Spec.Template.Spec.Containers.SelectMany(c => c.Env ?? []).Select(e => e.Name), Has.None.EqualTo(flag));
     }
 
     [Test]

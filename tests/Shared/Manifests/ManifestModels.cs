@@ -31,11 +31,22 @@ public sealed record RoleObject : KubeObject
     public required List<PolicyRule> Rules { get; init; }
 }
 
+public sealed record ClusterRoleObject : KubeObject
+{
+    public required List<PolicyRule> Rules { get; init; }
+}
+
 public sealed record RoleRef(string ApiGroup, string Kind, string Name);
 
 public sealed record Subject(string Kind, string Name, string? Namespace = null);
 
 public sealed record RoleBindingObject : KubeObject
+{
+    public required RoleRef RoleRef { get; init; }
+    public required List<Subject> Subjects { get; init; }
+}
+
+public sealed record ClusterRoleBindingObject : KubeObject
 {
     public required RoleRef RoleRef { get; init; }
     public required List<Subject> Subjects { get; init; }

@@ -54,6 +54,8 @@ public static class RenderedManifests
             "ServiceAccount" => typeof(ServiceAccountObject),
             "Role" => typeof(RoleObject),
             "RoleBinding" => typeof(RoleBindingObject),
+            "ClusterRole" => typeof(ClusterRoleObject),
+            "ClusterRoleBinding" => typeof(ClusterRoleBindingObject),
             "ConfigMap" => typeof(ConfigMapObject),
             "Service" => typeof(ServiceObject),
             "Deployment" => typeof(DeploymentObject),

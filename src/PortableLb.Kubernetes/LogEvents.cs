@@ -54,6 +54,7 @@ public static class LogEvents
     public const int StatusWritten = 6002;
     public const int StatusNotWritten = 6003;
     public const int AllocationFailed = 6004;
+    public const int EventsDropped = 6005;
 
     // 7000: leader election (the one LB pod that writes to the API).
     public const int LeadershipAcquired = 7001;

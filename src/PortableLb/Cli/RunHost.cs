@@ -22,7 +22,7 @@ public static partial class RunHost
 
     /// <param name="options">The checked flags.</param>
     /// <param name="cluster">The API server to watch; null with --objects.</param>
-    /// <param name="watchedNamespace">The namespace the Services, the tuning ConfigMap and the password Secret live in.</param>
+    /// <param name="watchedNamespace">The namespace the tuning ConfigMap, the password Secret and the Lease live in, and the Services unless --all-namespaces.</param>
     public static WebApplication Build(RunOptions options, ClusterConnection? cluster, string watchedNamespace)
     {
         var builder = WebHostSetup.Create(options.Listen);
@@ -40,8 +40,10 @@ public static partial class RunHost
         if (cluster is not null)
         {
             services.AddSingleton(_ => new KubernetesClient(cluster));
-            services.AddSingleton<IServiceEventSink>(provider => new KubernetesServiceEvents(
+            services.AddSingleton(provider => new KubernetesServiceEvents(
                 provider.GetRequiredService<KubernetesClient>(), options.PodName, provider.GetRequiredService<ILogger<KubernetesServiceEvents>>()));
+            services.AddSingleton<IServiceEventSink>(provider => provider.GetRequiredService<KubernetesServiceEvents>());
+            services.AddWatched<KubernetesServiceEvents>("the Event recorder");
             // Every LB pod serves; one, elected on a Lease in its own namespace, writes the Services' status.
             services.AddSingleton(provider => new ServiceStatusPublisher(
                 provider.GetRequiredService<KubernetesClient>(),
@@ -55,6 +57,7 @@ public static partial class RunHost
             : new KubernetesSource(provider.GetRequiredService<KubernetesClient>(), new KubernetesSourceOptions(watchedNamespace, options.ServiceSelector, common.TuningConfigMap?.Name)
             {
                 BgpPasswordSecret = common.BgpPasswordSecret,
+                AllNamespaces = options.AllNamespaces,
             }, provider.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton(provider =>
         {
@@ -85,7 +88,7 @@ public static partial class RunHost
             provider.GetRequiredService<IClusterSource>(), CommonOptions.Tuning(common, watchedNamespace).CreateProvider(), provider.GetRequiredService<Reconciler>(),
             common.Node, common.Services, ReconcileLoopOptions.Default with { Debounce = options.Debounce }, provider.GetRequiredService<ReconcileStatus>(),
             provider.GetRequiredService<ILogger<ReconcileLoop>>(), events: provider.GetService<IServiceEventSink>(), serving: provider.GetRequiredService<ServingMonitor>(),
-            statuses: cluster is null ? null : provider.GetRequiredService<ServiceStatusPublisher>()));
+            statuses: cluster is null ? null : provider.GetRequiredService<ServiceStatusPublisher>(), story: new AnnouncementStory(options.PodName)));
         if (options.Keepalived == KeepalivedLayout.Supervise)
         {
             // Registered before the controller: hosted services stop in reverse order, so keepalived goes last,

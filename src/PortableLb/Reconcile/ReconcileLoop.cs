@@ -24,7 +24,7 @@ public sealed record ReconcileLoopOptions(TimeSpan Debounce, TimeSpan InitialRet
 public sealed partial class ReconcileLoop(
     IClusterSource source, ITuningProvider tuning, Reconciler reconciler, NodeAddresses node, IReadOnlyCollection<ServiceName>? only,
     ReconcileLoopOptions options, ReconcileStatus status, ILogger<ReconcileLoop> logger, TimeProvider? time = null,
-    IServiceEventSink? events = null, ServingMonitor? serving = null, IServiceStatusSink? statuses = null)
+    IServiceEventSink? events = null, ServingMonitor? serving = null, IServiceStatusSink? statuses = null, AnnouncementStory? story = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly OncePerChange _objectErrors = new();
@@ -104,6 +104,7 @@ public sealed partial class ReconcileLoop(
             var newErrors = _objectErrors.New(outcome.Build.Errors.Select(e => e.ToString()));
             foreach (var error in newErrors) Log.ObjectRejected(logger, error);
             await ReportAsync(outcome, newErrors, cancellationToken).ConfigureAwait(false);
+            await TellAsync(outcome, snapshot, cancellationToken).ConfigureAwait(false);
             foreach (var warning in outcome.DataPlane?.Warnings ?? []) Log.DataPlane(logger, warning);
             foreach (var daemon in outcome.PendingReloads) Log.ReloadPending(logger, daemon.ToString());
             return outcome.PendingReloads.Count > 0;
@@ -133,6 +134,19 @@ public sealed partial class ReconcileLoop(
         foreach (var service in outcome.Build.Services.Select(s => s.Name))
         {
             await events.ReportAsync(service, "ConfigRejected", "the daemons rejected the new config; the last good one stays live: " + string.Join("; ", outcome.Failures), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Announced and Withdrawn, once exabgp runs the applied config (BGP on, its load confirmed).</summary>
+    private async Task TellAsync(ReconcileOutcome outcome, ClusterSnapshot snapshot, CancellationToken cancellationToken)
+    {
+        if (events is null || story is null) return;
+        if (outcome is not { Result: ReconcileResult.Applied, Served: { Bgp: not null } live } || outcome.PendingReloads.Contains(Daemon.Exabgp)) return;
+        var accepted = outcome.Build.Services.Select(s => s.Name).ToHashSet();
+        var existing = snapshot.Services.Select(s => new ServiceName(s.Metadata?.NamespaceProperty ?? "", s.Metadata?.Name ?? "")).ToHashSet();
+        foreach (var told in story.Tell(live, accepted, existing))
+        {
+            await events.ReportAsync(told.Service, told.Reason, told.Note, cancellationToken, warning: false).ConfigureAwait(false);
         }
     }
 

@@ -11,6 +11,7 @@ return args switch
     ["informer", ..] => await InformerBench.RunAsync(events: 1_000),
     ["run-latency", ..] => await RunBench.LatencyAsync(events: 200),
     ["run-memory", ..] => await RunBench.MemoryAsync(),
+    ["status", ..] => await StatusBench.RunAsync(existing: 1_000, created: 200, rest: TimeSpan.FromMinutes(1)),
     ["run-soak"] => await SoakBench.RunAsync(minutes: 10, changesPerMinute: 1_000),
     ["run-soak", var minutes] => await SoakBench.RunAsync(double.Parse(minutes, System.Globalization.CultureInfo.InvariantCulture), changesPerMinute: 1_000),
     ["ecmp"] => await EcmpBench.RunAsync(events: 20, holdTime: 3),

@@ -12,7 +12,10 @@ public static class ControllerCommand
         ? $"published binary {binary}"
         : "framework-dependent build under `dotnet`";
 
-    public static Process Start(IEnumerable<string> runArguments, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="runArguments">The flags after `run`.</param>
+    /// <param name="environment">Variables added to the child's environment.</param>
+    /// <param name="output">Where to keep the child's output lines, when a caller wants them; otherwise they are drained.</param>
+    public static Process Start(IEnumerable<string> runArguments, IReadOnlyDictionary<string, string>? environment = null, List<string>? output = null)
     {
         var binary = Environment.GetEnvironmentVariable("PORTABLE_LB_BINARY");
         var start = binary is { Length: > 0 } ? new ProcessStartInfo(binary) : new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "portable-lb.dll")]);
@@ -22,12 +25,18 @@ public static class ControllerCommand
         start.RedirectStandardError = true;
         foreach (var (name, value) in environment ?? new Dictionary<string, string>()) start.Environment[name] = value;
         var process = Process.Start(start)!;
-        // Drained, not kept: a soak logs a line per reconcile.
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        // Drained unless the caller keeps them: a soak logs a line per reconcile.
+        process.OutputDataReceived += (_, line) => Keep(output, line.Data);
+        process.ErrorDataReceived += (_, line) => Keep(output, line.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return process;
+    }
+
+    private static void Keep(List<string>? output, string? line)
+    {
+        if (output is null || line is null) return;
+        lock (output) output.Add(line);
     }
 
     public static long RssKiB(int pid) => StatusKiB(pid, "VmRSS:");

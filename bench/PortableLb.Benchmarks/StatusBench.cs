@@ -19,6 +19,7 @@ public static class StatusBench
     {
         var folder = Directory.CreateTempSubdirectory("portable-lb-status-bench-").FullName;
         var controllers = new List<Process>();
+        var output = new List<string>();
         await using var server = await FakeApiServer.StartAsync();
         try
         {
@@ -35,17 +36,18 @@ public static class StatusBench
                 current-context: fake
                 contexts: [{name: fake, context: {cluster: fake, user: me, namespace: default}}]
                 clusters: [{name: fake, cluster: {server: "{{{server.Address}}}"}}]
-                users: [{name: me, user: {token: bench}}]
+                users: [{name: me, user: {token: test-token}}]
                 """);
             foreach (var pod in new[] { "lb-a", "lb-b" })
             {
                 var run = Directory.CreateDirectory(Path.Combine(folder, pod)).FullName;
                 controllers.Add(ControllerCommand.Start(["--kubeconfig", kubeconfig, "--tuning-configmap", "default/portable-lb-config", "--config-dir", run,
                     "--listen", "127.0.0.1:0", "--pod-name", pod, "--keepalived-pidfile", Path.Combine(run, "keepalived.pid"),
-                    "--exabgp-pidfile", Path.Combine(run, "exabgp.pid"), "--data-plane", "off", "--withdraw-grace", "0"]));
+                    "--exabgp-pidfile", Path.Combine(run, "exabgp.pid"), "--data-plane", "off", "--withdraw-grace", "0"], output: output));
             }
             var startup = Stopwatch.StartNew();
-            await WaitAsync(() => server.Store.All(Resources.Services).All(s => s.Status?.LoadBalancer?.Ingress is { Count: > 0 }), TimeSpan.FromMinutes(10), "every existing Service has its address");
+            await WaitAsync(() => server.Store.All(Resources.Services).All(s => s.Status?.LoadBalancer?.Ingress is { Count: > 0 }), TimeSpan.FromSeconds(existing < 100 ? 60 : 600),
+                "every existing Service has its address", () => string.Join("\n", server.Requests.TakeLast(10).Select(r => r.Request)) + "\n" + Last(output));
             var allAssigned = startup.Elapsed;
 
             // At rest: only the election talks to the API server (the watches are idle streams).
@@ -62,10 +64,10 @@ public static class StatusBench
                 var createdAt = DateTimeOffset.UtcNow;
                 AddService(server, name, existing + i);
                 var patch = $"PATCH /api/v1/namespaces/default/services/{name}/status";
-                DateTimeOffset? written = null;
-                await WaitAsync(() => (written = server.Requests.LastOrDefault(r => r.Request.StartsWith(patch, StringComparison.Ordinal)).At) != default,
+                var written = DateTimeOffset.MinValue;
+                await WaitAsync(() => (written = server.Requests.LastOrDefault(r => r.Request.StartsWith(patch, StringComparison.Ordinal)).At) != default(DateTimeOffset),
                     TimeSpan.FromSeconds(60), $"{name}'s status");
-                latencies.Add((written!.Value - createdAt).TotalMilliseconds);
+                latencies.Add((written - createdAt).TotalMilliseconds);
                 await Task.Delay(100);
             }
             foreach (var controller in controllers.Where(c => c.HasExited)) throw new InvalidOperationException($"a controller exited with {controller.ExitCode}");
@@ -93,6 +95,11 @@ public static class StatusBench
         }
     }
 
+    private static string Last(List<string> output)
+    {
+        lock (output) return string.Join("\n", output.TakeLast(30));
+    }
+
     /// <summary>A Service that names no address, so the pool gives it one, with two ready endpoints.</summary>
     private static void AddService(FakeApiServer server, string name, int index)
     {
@@ -102,12 +109,12 @@ public static class StatusBench
         server.Store.Apply(Resources.EndpointSlices, TestObjects.Slice($"{name}-1", name, 2, firstHost: index * 2 + 1));
     }
 
-    private static async Task WaitAsync(Func<bool> condition, TimeSpan limit, string what)
+    private static async Task WaitAsync(Func<bool> condition, TimeSpan limit, string what, Func<string>? context = null)
     {
         var clock = Stopwatch.StartNew();
         while (!condition())
         {
-            if (clock.Elapsed > limit) throw new TimeoutException($"{limit.TotalSeconds:0} s without: {what}");
+            if (clock.Elapsed > limit) throw new TimeoutException($"{limit.TotalSeconds:0} s without: {what}\n{context?.Invoke()}");
             await Task.Delay(20);
         }
     }

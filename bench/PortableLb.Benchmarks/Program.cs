@@ -13,6 +13,7 @@ return args switch
     ["run-memory", ..] => await RunBench.MemoryAsync(),
     ["status"] => await StatusBench.RunAsync(existing: 1_000, created: 200, rest: TimeSpan.FromMinutes(1)),
     ["status", var existing, var created, var restSeconds] => await StatusBench.RunAsync(int.Parse(existing), int.Parse(created), TimeSpan.FromSeconds(int.Parse(restSeconds))),
+    ["masters"] => await MasterPlacementBench.RunAsync(vips: 5, pods: 3, trials: 100) | await MasterPlacementBench.RunAsync(vips: 50, pods: 7, trials: 100),
     ["run-soak"] => await SoakBench.RunAsync(minutes: 10, changesPerMinute: 1_000),
     ["run-soak", var minutes] => await SoakBench.RunAsync(double.Parse(minutes, System.Globalization.CultureInfo.InvariantCulture), changesPerMinute: 1_000),
     ["ecmp"] => await EcmpBench.RunAsync(events: 20, holdTime: 3),

@@ -64,7 +64,9 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
         var warnings = new List<string>();
         // The first apply adopts what an earlier run installed, so the diff below removes what is no longer wanted.
         _routes ??= await InstalledRoutesAsync(warnings, cancellationToken).ConfigureAwait(false);
-        var wanted = state.VirtualServers.Select(v => v.Address switch
+        // L2 mode: keepalived puts each VIP on its master's interface. A local route on every node would make every
+        // node answer ARP for it, so there are none.
+        var wanted = state.Vrrp is not null ? [] : state.VirtualServers.Select(v => v.Address switch
         {
             VirtualAddress.Socket s => new IPNetwork(s.Address, s.Address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128),
             VirtualAddress.Fwmark f => f.Prefix,
@@ -129,11 +131,18 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
         text.Append("    }\n");
         text.Append("    chain postrouting {\n");
         text.Append("        type nat hook postrouting priority srcnat; policy accept;\n");
-        var natted = state.VirtualServers.Where(v => v.Forwarding == Forwarding.Nat).SelectMany(v => v.RealServers).Select(r => r.Address).Distinct().ToList();
-        foreach (var (family, addresses) in new[] { ("ip", natted.Where(a => a.AddressFamily == AddressFamily.InterNetwork)), ("ip6", natted.Where(a => a.AddressFamily == AddressFamily.InterNetworkV6)) })
+        var natServers = state.VirtualServers.Where(v => v.Forwarding == Forwarding.Nat).ToList();
+        var natted = natServers.SelectMany(v => v.RealServers).Select(r => r.Address).Distinct().ToList();
+        var vips = natServers.Select(v => v.Address).OfType<VirtualAddress.Socket>().Select(s => s.Address).Distinct().ToList();
+        foreach (var (family, addressFamily) in new[] { ("ip", AddressFamily.InterNetwork), ("ip6", AddressFamily.InterNetworkV6) })
         {
-            var sorted = addresses.Select(a => a.ToString()).Order(StringComparer.Ordinal).ToList();
-            if (sorted.Count > 0) text.Append(CultureInfo.InvariantCulture, $"        {family} daddr {{ {string.Join(", ", sorted)} }} masquerade\n");
+            var sorted = natted.Where(a => a.AddressFamily == addressFamily).Select(a => a.ToString()).Order(StringComparer.Ordinal).ToList();
+            if (sorted.Count == 0) continue;
+            // L2 mode runs in the node's namespace, where other traffic reaches these pods too (kube-proxy's, the
+            // kubelet's): only connections first addressed to a VIP are masqueraded there.
+            var toVip = state.Vrrp is null ? "" : $"ct original {family} daddr {{ {string.Join(", ", vips.Where(a => a.AddressFamily == addressFamily).Select(a => a.ToString()).Order(StringComparer.Ordinal))} }} ";
+            if (state.Vrrp is not null && !vips.Any(a => a.AddressFamily == addressFamily)) continue;
+            text.Append(CultureInfo.InvariantCulture, $"        {toVip}{family} daddr {{ {string.Join(", ", sorted)} }} masquerade\n");
         }
         text.Append("    }\n}\n");
         return text.ToString();

@@ -18,8 +18,10 @@ public sealed record KeepalivedSupervisorOptions(string ConfigPath, string PidFi
 }
 
 /// <summary>
-/// The thesis layout: keepalived runs as our child in the ipvs container, checkers only (-C, no VRRP: ECMP does the
-/// redundancy), in the foreground (-n) so we see it exit, logging to our output. It starts once the first validated
+/// The thesis layout: keepalived runs as our child in the ipvs container, in the foreground (-n) so we see it exit,
+/// logging to our output. In bgp mode the config has no vrrp_instance, and keepalived then starts only its checker
+/// process (ECMP does the redundancy); in L2 mode it starts its VRRP process too, when a reload first brings
+/// instances, so a mode change needs no restart. It starts once the first validated
 /// ipvs.conf exists, is restarted with backoff when it dies, and is stopped last on shutdown (the host stops hosted
 /// services in reverse order, so it is registered before the controller).
 /// </summary>
@@ -39,7 +41,7 @@ public sealed partial class KeepalivedSupervisor(KeepalivedSupervisorOptions opt
     public static IReadOnlyList<string> Arguments(KeepalivedSupervisorOptions options)
     {
         var folder = Path.GetDirectoryName(Path.GetFullPath(options.PidFile))!;
-        return ["-n", "-C", "-l", "-D", "-f", options.ConfigPath, "-p", options.PidFile,
+        return ["-n", "-l", "-D", "-f", options.ConfigPath, "-p", options.PidFile,
             "-c", Path.Combine(folder, "keepalived-checkers.pid"), "-r", Path.Combine(folder, "keepalived-vrrp.pid"), "-b", Path.Combine(folder, "keepalived-bfd.pid")];
     }
 

@@ -1,3 +1,4 @@
+using PortableLb.Apply;
 using System.CommandLine;
 using System.Net;
 using PortableLb.Common;
@@ -58,6 +59,8 @@ public sealed class CommonOptions
     {
         var node = NodeAddresses.FromLists(Addresses(parse.GetValue(_nodeIps) ?? [], "--node-ip", problems), Addresses(parse.GetValue(_podIps) ?? [], "--pod-ip", problems), out var nodeErrors);
         problems.AddRange(nodeErrors);
+        // L2 mode's default interface; looked up once, as the pod's address does not move.
+        node = node with { Interface = LocalInterfaces.Holding([node.PodIPv4, node.PodIPv6]) };
         var values = new CommonValues(
             parse.GetValue(_objects) ?? [],
             (parse.GetValue(_services) ?? []).Select(s => NamespacedName(s, "--service", problems)).OfType<(string Namespace, string Name)>().Select(n => new ServiceName(n.Namespace, n.Name)).ToList(),

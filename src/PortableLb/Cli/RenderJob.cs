@@ -93,7 +93,8 @@ public sealed class RenderJob(TextWriter output, TextWriter errorOutput, IProces
                 errorOutput.WriteLine("error: nothing was written");
                 return ExitCodes.Fatal;
         }
-        if (!bgpOn) errorOutput.WriteLine("warning: BGP is off (no bgp.peers in the tuning): exabgp.conf announces nothing");
+        if (outcome.Build.State.Vrrp is { } vrrp) output.WriteLine($"L2 mode: {vrrp.Instances.Count} VRRP instances in ipvs.conf; exabgp stays idle");
+        else if (!bgpOn) errorOutput.WriteLine("warning: BGP is off (no bgp.peers in the tuning): exabgp.conf announces nothing");
         if (validate)
         {
             output.WriteLine("validated ipvs.conf with keepalived -t: ok");

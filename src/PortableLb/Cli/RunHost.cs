@@ -58,6 +58,7 @@ public static partial class RunHost
             {
                 BgpPasswordSecret = common.BgpPasswordSecret,
                 AllNamespaces = options.AllNamespaces,
+                WatchLbPods = true,
             }, provider.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton(provider =>
         {

@@ -67,6 +67,15 @@ public sealed record Announcement(IPNetwork Prefix, IPAddress NextHop, ValueList
 public sealed record BgpConfig(ValueList<BgpNeighbor> Neighbors, ValueList<string> Communities);
 
 /// <summary>
+/// One VIP held by VRRP (L2 mode): the LB pod whose priority is highest holds it on its node's interface and answers
+/// ARP/NDP for it. Priorities follow <see cref="MasterAssignment"/>, so every pod renders the same order.
+/// </summary>
+public sealed record VrrpInstance(IPAddress Vip, int RouterId, int Priority, IPAddress Source, ValueList<IPAddress> Peers, string Master, ValueList<ServiceName> Services);
+
+/// <summary>L2 mode as rendered: null in DesiredState in bgp mode.</summary>
+public sealed record VrrpConfig(string Interface, int AdvertIntervalCentiseconds, int PreemptDelay, ValueList<VrrpInstance> Instances);
+
+/// <summary>
 /// Everything the node should be running, derived purely from the cluster and the tuning.
 /// Records with value semantics, so "nothing changed" is a plain equality test.
 /// </summary>
@@ -79,6 +88,9 @@ public sealed record DesiredState(
 
     /// <summary>The Services' spec.loadBalancerSourceRanges, per address and port; the data plane enforces them.</summary>
     public ValueList<SourceFilter> SourceFilters { get; init; } = ValueList<SourceFilter>.Empty;
+
+    /// <summary>L2 mode: the VRRP instances keepalived runs beside the virtual servers; null in bgp mode.</summary>
+    public VrrpConfig? Vrrp { get; init; }
 
     public IEnumerable<VirtualAddress.Fwmark> PacketMarks => VirtualServers.Select(v => v.Address).OfType<VirtualAddress.Fwmark>();
 }

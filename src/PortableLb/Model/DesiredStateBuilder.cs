@@ -40,7 +40,9 @@ public static partial class DesiredStateBuilder
         var errors = new List<ObjectError>();
         var warnings = new List<string>();
         var configErrors = new List<TuningError>();
-        var bgp = BuildBgp(tuning.Bgp, node, configErrors);
+        var l2 = tuning.Mode == LbMode.L2;
+        // L2 mode leaves exabgp idle: the parser refuses peers there, so there is nothing to announce to.
+        var bgp = l2 ? null : BuildBgp(tuning.Bgp, node, configErrors);
 
         var served = snapshot.Services.Where(IsServed).ToList();
         if (only is { Count: > 0 })
@@ -58,7 +60,7 @@ public static partial class DesiredStateBuilder
         var realServers = 0;
         foreach (var service in served.OrderBy(s => s.Metadata?.CreationTimestamp ?? DateTime.MaxValue).ThenBy(s => s.Metadata?.Uid, StringComparer.Ordinal).ThenBy(s => ObjectKey.Of(s)))
         {
-            var plan = PlanService(snapshot, service, tuning, node, reserved, bgp is not null, errors, warnings);
+            var plan = PlanService(snapshot, service, tuning, node, reserved, bgp is not null, l2, errors, warnings);
             if (plan is null) continue;
             var planned = plan.VirtualServers.Sum(v => v.RealServers.Count);
             if (realServers + planned > MaxRealServers)
@@ -84,9 +86,12 @@ public static partial class DesiredStateBuilder
             .Select(g => new Announcement(g.Key.Prefix, g.Key.NextHop, g.Select(a => a.Name).Distinct().ToValueList()))
             .ToValueList();
 
+        var vrrp = l2 ? VrrpPlanner.Plan(accepted.SelectMany(p => p.L2Addresses).ToList(), snapshot, tuning.L2, node, errors, configErrors, warnings) : null;
+
         var state = configErrors.Count > 0 ? DesiredState.Empty : new DesiredState(virtualServers, bgp, announcements)
         {
             SourceFilters = accepted.SelectMany(p => p.SourceFilters).ToValueList(),
+            Vrrp = vrrp,
         };
         return new BuildResult(state, errors.Distinct().ToList(), configErrors, warnings, accepted.Select(p => p.Summary()).ToList());
     }
@@ -117,7 +122,7 @@ public static partial class DesiredStateBuilder
     }
 
     private static ServicePlan? PlanService(
-        ClusterSnapshot snapshot, V1Service service, TuningSettings tuning, NodeAddresses node, ProtectedAddresses reserved, bool bgpEnabled,
+        ClusterSnapshot snapshot, V1Service service, TuningSettings tuning, NodeAddresses node, ProtectedAddresses reserved, bool bgpEnabled, bool l2,
         List<ObjectError> errors, List<string> warnings)
     {
         var key = ObjectKey.Of(service);
@@ -140,6 +145,19 @@ public static partial class DesiredStateBuilder
         {
             errors.AddRange(problems);
             return null;
+        }
+
+        if (l2)
+        {
+            foreach (var prefix in addresses.Where(a => a.IsPrefix))
+            {
+                Problem(prefix.Field, $"{prefix.Network.Display()} is a prefix; L2 mode holds single addresses (VRRP answers ARP for each), so a prefix needs mode: bgp");
+            }
+            if (problems.Count > 0)
+            {
+                errors.AddRange(problems);
+                return null;
+            }
         }
 
         var plan = new ServicePlan(name, addresses, service.Metadata?.Annotations.ValueOf(AddressAllocator.ShareAnnotation));
@@ -169,6 +187,7 @@ public static partial class DesiredStateBuilder
             }
 
             var serving = plan.VirtualServers.Any(v => Covers(address, v.Address));
+            if (l2 && (serving || tuning.Bgp.Announce == AnnounceMode.Always)) plan.L2Addresses.Add(new L2Address(address.Address, name, key, address.Field));
             if (!bgpEnabled || (!serving && tuning.Bgp.Announce == AnnounceMode.WhenServing)) continue;
             if (NextHop(tuning.Bgp.NextHop, node, family) is { } nextHop && nextHop.AddressFamily == family)
             {

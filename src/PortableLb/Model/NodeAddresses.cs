@@ -9,6 +9,9 @@ public sealed record NodeAddresses(IPAddress? NodeIPv4, IPAddress? NodeIPv6, IPA
 {
     public static NodeAddresses None { get; } = new(null, null, null, null);
 
+    /// <summary>The network interface that holds the pod's address, found at start; where L2 mode puts the VIPs unless the tuning names one.</summary>
+    public string? Interface { get; init; }
+
     public IPAddress? Node(AddressFamily family) => family == AddressFamily.InterNetworkV6 ? NodeIPv6 : NodeIPv4;
     public IPAddress? Pod(AddressFamily family) => family == AddressFamily.InterNetworkV6 ? PodIPv6 : PodIPv4;
 

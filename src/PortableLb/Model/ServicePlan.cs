@@ -14,15 +14,18 @@ internal sealed class ServicePlan(ServiceName name, IReadOnlyList<ServiceAddress
     public List<Announcement> Announcements { get; } = [];
     public List<SourceFilter> SourceFilters { get; } = [];
 
+    /// <summary>L2 mode: the addresses this Service holds through VRRP (those it serves, or all with announce: always).</summary>
+    public List<L2Address> L2Addresses { get; } = [];
+
     public ServiceSummary Summary()
     {
-        var announced = Announcements.Select(a => a.Prefix.Display()).ToList();
+        var announced = Announcements.Select(a => a.Prefix.Display()).Concat(L2Addresses.Select(a => a.Vip.ToString())).ToList();
         return new ServiceSummary(
             Name,
             Addresses.Select(a => a.Network.Display()).ToValueList(),
             VirtualServers.Count,
             VirtualServers.Sum(v => v.RealServers.Count),
             announced.ToValueList(),
-            Addresses.Where(a => !Announcements.Any(n => n.Prefix.Equals(a.Network))).Select(a => a.Network.Display()).ToValueList());
+            Addresses.Where(a => !Announcements.Any(n => n.Prefix.Equals(a.Network)) && !L2Addresses.Any(l => l.Vip.Equals(a.Address))).Select(a => a.Network.Display()).ToValueList());
     }
 }

@@ -109,7 +109,7 @@ public sealed partial class ReconcileLoop(
             foreach (var daemon in outcome.PendingReloads) Log.ReloadPending(logger, daemon.ToString());
             return outcome.PendingReloads.Count > 0;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or Common.MissingProgramException or TimeoutException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or Common.MissingProgramException or TimeoutException or InvalidOperationException or Rendering.TemplateException)
         {
             status.RecordFailure(e.Message, _time.GetUtcNow());
             Log.ApplyFailed(logger, e.Message);

@@ -25,6 +25,11 @@ public sealed class ConfigRenderer(TemplateSet templates, string? keepalivedRelo
 
     public RenderedConfigs Render(DesiredState state)
     {
+        // Rendered without them, L2 mode would look applied while no pod holds a VIP.
+        if (state.Vrrp is { Instances.Count: > 0 } && !Templates.IpvsRendersVrrp)
+        {
+            throw new TemplateException($"{Templates.Source}/{TemplateSet.IpvsTemplate} does not lay out vrrpInstances, which L2 mode (mode: l2) needs; add the loop from the built-in template (templates/README.md)");
+        }
         lock (_lock)
         {
             Memo.BeginRender();
@@ -47,6 +52,7 @@ public sealed class ConfigRenderer(TemplateSet templates, string? keepalivedRelo
     {
         ["reloadFile"] = view.ReloadFile,
         ["virtualServers"] = view.VirtualServers,
+        ["vrrpInstances"] = view.VrrpInstances,
         ["memo"] = _memo ??= new MemoFunction(Memo),
     };
 

@@ -16,6 +16,32 @@ public sealed class IpvsView(DesiredState state, string? reloadFile = null)
     public string? ReloadFile => reloadFile;
 
     public IReadOnlyList<VirtualServerView> VirtualServers { get; } = state.VirtualServers.Select(v => new VirtualServerView(v)).ToList();
+
+    /// <summary>L2 mode's VRRP instances; empty in bgp mode.</summary>
+    public IReadOnlyList<VrrpInstanceView> VrrpInstances { get; } = state.Vrrp is { } vrrp ? vrrp.Instances.Select(i => new VrrpInstanceView(i, vrrp)).ToList() : [];
+}
+
+/// <summary>
+/// One vrrp_instance. Every one is VRRPv3 (so advert_int may be below a second, RFC 5798) and starts as BACKUP,
+/// which preempt_delay requires: a pod that (re)starts waits before it takes its VIPs back.
+/// </summary>
+public sealed class VrrpInstanceView(VrrpInstance instance, VrrpConfig config)
+{
+    /// <summary>keepalived's instance name: one token, from the address ("vip_192_0_2_10", "vip_2001_db8__1").</summary>
+    public string Name => "vip_" + instance.Vip.ToString().Replace('.', '_').Replace(':', '_');
+
+    public string Comment => $"{string.Join(" ", instance.Services)}: master {instance.Master}";
+    public string Interface => config.Interface;
+    public int RouterId => instance.RouterId;
+    public int Priority => instance.Priority;
+    public string AdvertInterval => (config.AdvertIntervalCentiseconds / 100m).ToString("0.##", CultureInfo.InvariantCulture);
+    public int PreemptDelay => config.PreemptDelay;
+
+    /// <summary>Null for a lone LB pod: keepalived refuses unicast without peers, so it advertises by multicast to nobody.</summary>
+    public string? Source => instance.Peers.Count > 0 ? instance.Source.ToString() : null;
+
+    public IReadOnlyList<string> Peers => instance.Peers.Select(p => p.ToString()).ToList();
+    public string Address => $"{instance.Vip}/{(instance.Vip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128)}";
 }
 
 public sealed class VirtualServerView(VirtualServer vs) : IMemoKey

@@ -31,6 +31,9 @@ public sealed class TemplateSet
     /// <summary>Whether ipvs.conf.scriban uses `reloadFile`; a custom template that drops it cannot confirm keepalived reloads.</summary>
     public bool IpvsNamesReloadFile { get; }
 
+    /// <summary>Whether ipvs.conf.scriban lays out `vrrpInstances`; a custom template from before L2 mode cannot serve it.</summary>
+    public bool IpvsRendersVrrp { get; private init; }
+
     /// <summary>The templates a command runs with: those in `directory` (--templates), else the built-in ones.</summary>
     public static TemplateSet Load(string? directory) => directory is null ? Embedded() : FromDirectory(directory);
 
@@ -56,7 +59,10 @@ public sealed class TemplateSet
     }
 
     public static TemplateSet Compile(string source, string ipvs, string exabgp) =>
-        new(source, Parse(ipvs, $"{source}/{IpvsTemplate}"), Parse(exabgp, $"{source}/{ExabgpTemplate}"), ipvs.Contains("reloadFile", StringComparison.Ordinal));
+        new(source, Parse(ipvs, $"{source}/{IpvsTemplate}"), Parse(exabgp, $"{source}/{ExabgpTemplate}"), ipvs.Contains("reloadFile", StringComparison.Ordinal))
+        {
+            IpvsRendersVrrp = ipvs.Contains("vrrpInstances", StringComparison.Ordinal),
+        };
 
     private static Template Parse(string text, string name)
     {

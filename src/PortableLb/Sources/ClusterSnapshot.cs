@@ -33,7 +33,7 @@ public sealed class ClusterSnapshot
     /// <summary>Only the BGP password Secret, when one is named: nothing else is watched or kept.</summary>
     public IReadOnlyList<V1Secret> Secrets { get; }
 
-    /// <summary>The LB pods `node-routes` watches (those on its node); empty for `run` and `render`.</summary>
+    /// <summary>The LB pods: those on its node for `node-routes`; all in the namespace for `run` (L2 mode's members); from the objects for `render`.</summary>
     public IReadOnlyList<V1Pod> Pods { get; }
 
     /// <summary>The slices labelled kubernetes.io/service-name=name in the Service's namespace.</summary>

@@ -18,6 +18,9 @@ public sealed record KubernetesSourceOptions(string Namespace, string? ServiceLa
     /// <summary>For `node-routes`: watch the LB pods on this node (by label, and spec.nodeName as a field selector).</summary>
     public string? LbPodsOnNode { get; init; }
 
+    /// <summary>For `run`: watch every LB pod in <see cref="Namespace"/> (by label), L2 mode's members.</summary>
+    public bool WatchLbPods { get; init; }
+
     /// <summary>
     /// Services and EndpointSlices in every namespace (a ClusterRole grants it: manifests/overlays/all-namespaces);
     /// the tuning ConfigMap, the password Secret and the LB pods stay in <see cref="Namespace"/>, the LB pods' own.
@@ -58,9 +61,10 @@ public sealed class KubernetesSource : IClusterSource
             _slices = new Informer<V1EndpointSlice>(client, Resources.EndpointSlices, serviceScope with { Selectors = new ListOptions(KubernetesModels.ServiceNameLabel) }, loggers.CreateLogger("PortableLb.Informer.EndpointSlices"), time);
             _slices.Changed += Changes.Set;
         }
-        if (options.LbPodsOnNode is { } node)
+        if (options.LbPodsOnNode is not null || options.WatchLbPods)
         {
-            _pods = new Informer<V1Pod>(client, Resources.Pods, informer with { Selectors = new ListOptions($"{LbPodLabelKey}={LbPodLabelValue}", FieldSelector: $"spec.nodeName={node}") }, loggers.CreateLogger("PortableLb.Informer.Pods"), time);
+            var onNode = options.LbPodsOnNode is { } node ? $"spec.nodeName={node}" : null;
+            _pods = new Informer<V1Pod>(client, Resources.Pods, informer with { Selectors = new ListOptions($"{LbPodLabelKey}={LbPodLabelValue}", FieldSelector: onNode) }, loggers.CreateLogger("PortableLb.Informer.Pods"), time);
             _pods.Changed += Changes.Set;
         }
         if (options.TuningConfigMap is { } name)

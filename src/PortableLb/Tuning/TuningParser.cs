@@ -18,7 +18,9 @@ public sealed record TuningParseResult(TuningSettings? Tuning, IReadOnlyList<Tun
 /// </summary>
 public static partial class TuningParser
 {
-    private static readonly string[] RootKeys = ["virtualServer", "bgp", "services", "status", "pools"];
+    private static readonly string[] RootKeys = ["mode", "virtualServer", "bgp", "l2", "services", "status", "pools"];
+    private static readonly Dictionary<string, LbMode> Modes = new() { ["bgp"] = LbMode.Bgp, ["l2"] = LbMode.L2 };
+    private static readonly string[] L2Keys = ["interface", "firstRouterId", "lastRouterId", "advertInterval", "preemptDelay"];
     private static readonly string[] PoolKeys = ["name", "addresses", "autoAssign"];
 
     /// <summary>Bounds on the pools: each entry is checked against every other for overlap.</summary>
@@ -102,16 +104,19 @@ public static partial class TuningParser
         }
 
         var ipMode = IngressMode.Vip;
-        if (top.TryGetValue("status", out var statusNode) && reader.Mapping(statusNode, "status", StatusKeys).TryGetValue("ipMode", out var modeNode))
+        if (top.TryGetValue("status", out var statusNode) && reader.Mapping(statusNode, "status", StatusKeys).TryGetValue("ipMode", out var ipModeNode))
         {
-            ipMode = reader.Enum(modeNode, "status.ipMode", IngressModes) ?? ipMode;
+            ipMode = reader.Enum(ipModeNode, "status.ipMode", IngressModes) ?? ipMode;
         }
 
         var pools = top.TryGetValue("pools", out var poolsNode) ? ReadPools(reader, poolsNode) : ValueList<AddressPool>.Empty;
+        var mode = top.TryGetValue("mode", out var modeNode) ? reader.Enum(modeNode, "mode", Modes) ?? LbMode.Bgp : LbMode.Bgp;
+        var l2 = top.TryGetValue("l2", out var l2Node) ? ReadL2(reader, l2Node, "l2") : L2Settings.Default;
+        if (mode == LbMode.L2 && bgp.Enabled) reader.Error("bgp.peers", "lists peers, but mode is l2: exabgp stays idle in l2 mode; remove the peers or set mode: bgp");
 
         return reader.Errors.Count > 0
             ? new TuningParseResult(null, reader.Errors)
-            : new TuningParseResult(new TuningSettings(defaults, bgp, services) { IpMode = ipMode, Pools = pools }, []);
+            : new TuningParseResult(new TuningSettings(defaults, bgp, services) { IpMode = ipMode, Pools = pools, Mode = mode, L2 = l2 }, []);
     }
 
     private static ValueList<AddressPool> ReadPools(YamlFieldReader reader, YamlNode node)
@@ -157,6 +162,44 @@ public static partial class TuningParser
 
     [GeneratedRegex(@"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\z")]
     private static partial Regex PoolName();
+
+    /// <summary>A Linux interface name: at most 15 bytes, none of '/', ':' or white space (dev_valid_name), and one token for keepalived.</summary>
+    [GeneratedRegex(@"^[A-Za-z0-9_.@-]{1,15}\z")]
+    private static partial Regex InterfaceName();
+
+    /// <summary>Seconds with at most two decimals: VRRPv3 carries the interval in centiseconds.</summary>
+    [GeneratedRegex(@"^(?<whole>[0-9]{1,2})(\.(?<fraction>[0-9]{1,2}))?\z")]
+    private static partial Regex Centiseconds();
+
+    private static L2Settings ReadL2(YamlFieldReader reader, YamlNode node, string path)
+    {
+        var m = reader.Mapping(node, path, L2Keys);
+        var baseline = L2Settings.Default;
+        string At(string key) => YamlFieldReader.Join(path, key);
+
+        string? name = null;
+        if (m.TryGetValue("interface", out var nameNode) && reader.String(nameNode, At("interface")) is { Length: > 0 } text)
+        {
+            if (InterfaceName().IsMatch(text) && text is not ("." or "..")) name = text;
+            else reader.Error(At("interface"), $"\"{IpText.Printable(text)}\" is not a network interface name (at most 15 letters, digits and _.@-)");
+        }
+        var first = Int(reader, m, "firstRouterId", At("firstRouterId"), 1, 255, baseline.FirstRouterId);
+        var last = Int(reader, m, "lastRouterId", At("lastRouterId"), 1, 255, baseline.LastRouterId);
+        if (last < first) reader.Error(At("lastRouterId"), $"{last} is below firstRouterId ({first})");
+
+        var advert = baseline.AdvertIntervalCentiseconds;
+        if (m.TryGetValue("advertInterval", out var advertNode) && reader.String(advertNode, At("advertInterval")) is { } seconds)
+        {
+            var match = Centiseconds().Match(seconds);
+            var value = match.Success ? int.Parse(match.Groups["whole"].Value) * 100 + (match.Groups["fraction"].Success ? int.Parse(match.Groups["fraction"].Value.PadRight(2, '0')) : 0) : -1;
+            // VRRPv3's field is 12 bits of centiseconds: 0.01 s to 40.95 s.
+            if (value is >= 1 and <= 4_095) advert = value;
+            else reader.Error(At("advertInterval"), $"must be seconds from 0.01 to 40.95 with at most two decimals, got \"{IpText.Printable(seconds)}\"");
+        }
+        return new L2Settings(name, first, last, advert,
+            // keepalived's range for preempt_delay.
+            Int(reader, m, "preemptDelay", At("preemptDelay"), 0, 1_000, baseline.PreemptDelay));
+    }
 
     private static VirtualServerSettings ReadVirtualServer(YamlFieldReader reader, YamlNode node, string path, VirtualServerSettings baseline)
     {

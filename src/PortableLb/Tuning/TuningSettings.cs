@@ -19,6 +19,18 @@ public enum AnnounceMode { WhenServing, Always }
 /// </summary>
 public enum IngressMode { Vip, Proxy }
 
+/// <summary>How clients reach the Service addresses: BGP announcements to a router (the thesis), or VRRP on the nodes' L2 segment.</summary>
+public enum LbMode { Bgp, L2 }
+
+/// <summary>
+/// The tuning's `l2` section. Each VIP is a VRRP instance; its router id comes from [FirstRouterId, LastRouterId],
+/// which must not overlap other VRRP users on the same segment.
+/// </summary>
+public sealed record L2Settings(string? Interface, int FirstRouterId, int LastRouterId, int AdvertIntervalCentiseconds, int PreemptDelay)
+{
+    public static L2Settings Default { get; } = new(null, 1, 255, 100, 30);
+}
+
 public sealed record HealthCheckSettings(
     HealthCheckType Type,
     int ConnectTimeout,
@@ -84,6 +96,11 @@ public sealed record TuningSettings(
     /// addresses; with any, a Service's own addresses must lie in a pool.
     /// </summary>
     public ValueList<AddressPool> Pools { get; init; } = ValueList<AddressPool>.Empty;
+
+    /// <summary>bgp (the thesis: exabgp announces to a router) or l2 (keepalived's VRRP holds each VIP on one LB pod's node).</summary>
+    public LbMode Mode { get; init; } = LbMode.Bgp;
+
+    public L2Settings L2 { get; init; } = L2Settings.Default;
 
     /// <summary>What ipMode the Services' status shows (the tuning's status.ipMode).</summary>
     public IngressMode IpMode { get; init; } = IngressMode.Vip;

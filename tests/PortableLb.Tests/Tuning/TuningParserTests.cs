@@ -89,7 +89,7 @@ public sealed class TuningParserTests
     {
         Assert.That(Errors("virtualServer: {healthCheck: {misc_path: /bin/sh}}\nbgpp: {}"), Is.EquivalentTo(new[]
         {
-            "bgpp: unknown key; expected one of virtualServer, bgp, services, status, pools",
+            "bgpp: unknown key; expected one of mode, virtualServer, bgp, l2, services, status, pools",
             "virtualServer.healthCheck.misc_path: unknown key; expected one of type, connectTimeout, retry, delayBeforeRetry, port, path, statusCode",
         }));
     }
@@ -186,4 +186,29 @@ public sealed class TuningParserTests
     [Test]
     public void A_scalar_where_a_mapping_belongs_is_an_error() =>
         Assert.That(Errors("virtualServer: fast"), Is.EqualTo(new[] { "virtualServer: must be a mapping" }));
+
+    [Test]
+    public void L2_mode_reads_its_section_and_bgp_stays_the_default()
+    {
+        Assert.That(Valid("{}").Mode, Is.EqualTo(LbMode.Bgp));
+        var tuning = Valid("mode: l2\nl2: {interface: enp1s0, firstRouterId: 100, lastRouterId: 149, advertInterval: 0.25, preemptDelay: 60}");
+        Assert.That(tuning.Mode, Is.EqualTo(LbMode.L2));
+        Assert.That(tuning.L2, Is.EqualTo(new L2Settings("enp1s0", 100, 149, 25, 60)));
+        Assert.That(Valid("mode: l2").L2, Is.EqualTo(L2Settings.Default));
+        Assert.That(Valid("l2: {advertInterval: 3}").L2.AdvertIntervalCentiseconds, Is.EqualTo(300));
+        Assert.That(Valid("l2: {advertInterval: 0.5}").L2.AdvertIntervalCentiseconds, Is.EqualTo(50));
+    }
+
+    [TestCase("mode: arp", "mode: must be one of bgp, l2, got \"arp\"")]
+    [TestCase("l2: {interface: \"eth0 dev lo\"}", "l2.interface: \"eth0 dev lo\" is not a network interface name (at most 15 letters, digits and _.@-)")]
+    [TestCase("l2: {interface: averyveryverylongname}", "l2.interface: \"averyveryverylongname\" is not a network interface name (at most 15 letters, digits and _.@-)")]
+    [TestCase("l2: {firstRouterId: 0}", "l2.firstRouterId: must be an integer from 1 to 255, got \"0\"")]
+    [TestCase("l2: {firstRouterId: 20, lastRouterId: 10}", "l2.lastRouterId: 10 is below firstRouterId (20)")]
+    [TestCase("l2: {advertInterval: 0}", "l2.advertInterval: must be seconds from 0.01 to 40.95 with at most two decimals, got \"0\"")]
+    [TestCase("l2: {advertInterval: 0.001}", "l2.advertInterval: must be seconds from 0.01 to 40.95 with at most two decimals, got \"0.001\"")]
+    [TestCase("l2: {advertInterval: 41}", "l2.advertInterval: must be seconds from 0.01 to 40.95 with at most two decimals, got \"41\"")]
+    [TestCase("l2: {preemptDelay: 1001}", "l2.preemptDelay: must be an integer from 0 to 1000, got \"1001\"")]
+    [TestCase("mode: l2\nbgp: {peers: [10.0.0.1]}", "bgp.peers: lists peers, but mode is l2: exabgp stays idle in l2 mode; remove the peers or set mode: bgp")]
+    public void A_bad_L2_setting_is_rejected_by_its_field(string yaml, string error) =>
+        Assert.That(Errors(yaml), Is.EqualTo(new[] { error }));
 }

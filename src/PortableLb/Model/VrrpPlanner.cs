@@ -16,14 +16,22 @@ public sealed record L2Address(IPAddress Vip, ServiceName Service, ObjectKey Key
 /// <list type="bullet">
 /// <item>Members are the LB pods that are Ready and not terminating, plus this pod itself (its readiness does not
 /// wait for VRRP). A pod that is going away thus hands its VIPs over before it stops.</item>
-/// <item>Priorities count down from <see cref="MasterPriority"/> along each VIP's order, so the master is the pod
-/// <see cref="MasterAssignment"/> names and the first backup the next in its order.</item>
+/// <item>Priorities count down from <see cref="MasterPriority"/> along each VIP's order (<see cref="Priority"/>), so
+/// the master is the pod <see cref="MasterAssignment"/> names and the first backup the next in its order.</item>
 /// </list>
 /// </summary>
 public static class VrrpPlanner
 {
-    /// <summary>The master's priority; 255 is reserved for an address's owner (RFC 5798), and each backup is one lower.</summary>
+    /// <summary>The master's priority; 255 is reserved for an address's owner (RFC 5798).</summary>
     public const int MasterPriority = 250;
+
+    /// <summary>
+    /// The priority of the pod at <paramref name="rank"/> in a VIP's order. The first backups are 50 apart: a backup
+    /// declares the master down after 3 adverts plus a skew of (256 − priority)/256 of one, so 50 gives the first
+    /// backup a fifth of an advert to claim the VIP before the second one also tries (one apart, both claimed it and
+    /// the client's ARP entry went to the wrong one first). Past the fourth, one apart, down to 1.
+    /// </summary>
+    public static int Priority(int rank) => rank < 4 ? MasterPriority - 50 * rank : Math.Max(1, 99 - (rank - 4));
 
     public static VrrpConfig? Plan(
         IReadOnlyList<L2Address> addresses, ClusterSnapshot snapshot, L2Settings settings, NodeAddresses node,
@@ -54,7 +62,7 @@ public static class VrrpPlanner
             {
                 var rank = order.Order.TakeWhile(m => m != me).Count();
                 var services = vips.First(v => v.Key.Equals(order.Vip)).Select(a => a.Service).Distinct().Order().ToValueList();
-                instances.Add(new VrrpInstance(order.Vip, ids[order.Vip], MasterPriority - rank, me.Address,
+                instances.Add(new VrrpInstance(order.Vip, ids[order.Vip], Priority(rank), me.Address,
                     order.Order.Where(m => m != me).Select(m => m.Address).Order(AddressOrder.Instance).ToValueList(), order.Master.Pod, services));
             }
         }

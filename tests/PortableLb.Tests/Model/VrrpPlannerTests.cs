@@ -64,6 +64,15 @@ public class VrrpPlannerTests
     }
 
     [Test]
+    public void Priorities_fall_along_the_order_and_stay_in_VRRPs_range()
+    {
+        var priorities = Enumerable.Range(0, 300).Select(VrrpPlanner.Priority).ToList();
+        Assert.That(priorities.Take(4), Is.EqualTo(new[] { 250, 200, 150, 100 }));
+        Assert.That(priorities.Take(100), Is.Ordered.Descending.And.Unique);
+        Assert.That(priorities, Is.All.InRange(1, 254));
+    }
+
+    [Test]
     public void L2_mode_leaves_exabgp_idle_and_keeps_the_virtual_servers()
     {
         var result = Cluster.Build(ThreeServices() + ThreePods, L2, On("172.18.0.2"));

@@ -244,9 +244,11 @@ public sealed class ClusterTests
         await TestContext.Out.WriteLineAsync("keepalived killed in lb1; times from the kill, ms:\n" + report);
         await TestContext.Out.WriteLineAsync($"--- lb1's applies\n{await _lab.ApplyHistoryAsync(_lb1)}");
         // wait_ms fails the script when a condition never holds, so every time above was met. Under emulation (TCG)
-        // everything is several times slower than on a node: the bound leaves room for that. At native speed the
-        // controller's share is held to 1 s by RunCommandTests.Keepalived_dying_withdraws_its_routes_within_a_second.
-        Assert.That(int.Parse(Value(report, "config")), Is.LessThan(3_000), "the controller withdrew at once");
+        // everything is several times slower than on a node: the bound leaves room for that (3.2 s was seen with the
+        // host busy beside the VM), and stays well under the BGP hold time (9 s), which would withdraw the route
+        // without the controller. At native speed the controller's share is held to 1 s by
+        // RunCommandTests.Keepalived_dying_withdraws_its_routes_within_a_second.
+        Assert.That(int.Parse(Value(report, "config")), Is.LessThan(5_000), "the controller withdrew at once, not at the hold time");
         Assert.That(int.Parse(Value(report, "requests")), Is.GreaterThan(10), report);
         // Between the kill and the router's update, flows hashed to node1 meet an LB pod whose keepalived has gone (its
         // checker child clears IPVS as it dies): those fail, and their number is the window's. After it, none may.

@@ -12,7 +12,7 @@ public sealed class ManifestTests
     [Test]
     public void Base_overlays_and_examples_are_all_there()
     {
-        Assert.That(Kustomizations(), Is.SupersetOf(new[] { "base", "overlays/all-namespaces", "examples/thesis", "examples/routing", "examples/tuned-health-checks" }));
+        Assert.That(Kustomizations(), Is.SupersetOf(new[] { "base", "overlays/all-namespaces", "overlays/l2", "examples/thesis", "examples/routing", "examples/tuned-health-checks" }));
     }
 
     [TestCaseSource(nameof(Kustomizations))]
@@ -121,6 +121,31 @@ public sealed class ManifestTests
             Assert.That(container.Env!.Single(e => e.Name == flag).Value, Is.EqualTo("on"), container.Name);
         }
         Assert.That((await Base()).OfType<DeploymentObject>().Single().Spec.Template.Spec.Containers.SelectMany(c => c.Env ?? []).Select(e => e.Name), Has.None.EqualTo(flag));
+    }
+
+    [Test]
+    public async Task The_L2_overlay_runs_one_LB_pod_per_node_in_the_host_network_with_VRRPs_capabilities_and_no_BGP()
+    {
+        var objects = (await RenderedManifests.RenderAsync("overlays/l2")).Select(RenderedManifests.Typed).ToList();
+        Assert.That(objects.OfType<DeploymentObject>(), Is.Empty, "no BGP Deployment");
+        var daemonSet = objects.OfType<DaemonSetObject>().Single();
+        Assert.That(daemonSet.Metadata.Name, Is.EqualTo("portable-lb"), "node-routes is gone: the VIP is on the master's own node");
+        var pod = daemonSet.Spec.Template.Spec;
+        Assert.That(daemonSet.Spec.Template.Metadata!.Labels!["app.kubernetes.io/name"], Is.EqualTo(PortableLb.Sources.KubernetesSource.LbPodLabelValue), "the pods are L2 mode's members");
+        Assert.That(pod.HostNetwork, Is.True);
+        Assert.That(pod.SecurityContext?.Sysctls, Is.Null, "the kubelet refuses network sysctls for host-network pods");
+        var container = pod.Containers.Single();
+        Assert.That(container.Name, Is.EqualTo("ipvs"));
+        Assert.That(container.SecurityContext!.Capabilities!.Add, Is.EquivalentTo(new[] { "NET_ADMIN", "NET_RAW" }));
+        Assert.That(container.SecurityContext.ReadOnlyRootFilesystem, Is.True);
+        Assert.That(container.Env!.Single(e => e.Name == "PORTABLE_LB_POD_IP").Value, Is.EqualTo("$(NODE_IP)"));
+        Assert.That(container.Env!.Single(e => e.Name == "PORTABLE_LB_POD_NAME").ValueFrom!.FieldRef!.FieldPath, Is.EqualTo("metadata.name"));
+
+        var tuning = objects.OfType<ConfigMapObject>().Single(c => c.Metadata.Name == "portable-lb-tuning");
+        var parsed = PortableLb.Tuning.TuningParser.Parse(tuning.Data!["config.yaml"], "overlays/l2").Tuning!;
+        Assert.That(parsed.Mode, Is.EqualTo(PortableLb.Tuning.LbMode.L2));
+        Assert.That(parsed.IpMode, Is.EqualTo(PortableLb.Tuning.IngressMode.Proxy), "kube-proxy must leave the VIP to the master");
+        Assert.That(parsed.Bgp.Enabled, Is.False);
     }
 
     [Test]

@@ -104,7 +104,8 @@ public sealed record PodSpec(
     PodSecurityContext? SecurityContext = null,
     List<TopologySpreadConstraint>? TopologySpreadConstraints = null,
     List<Volume>? Volumes = null,
-    bool? HostNetwork = null);
+    bool? HostNetwork = null,
+    string? DnsPolicy = null);
 
 public sealed record FieldRef(string FieldPath);
 

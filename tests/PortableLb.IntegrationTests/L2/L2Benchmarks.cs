@@ -34,7 +34,8 @@ public sealed class L2Benchmarks
             var master = lab.Nodes.Single(n => n.Pod == expected.Master.Pod);
             var backup = lab.Nodes.Single(n => n.Pod == expected.Order[1].Pod);
             await L2Lab.WaitAsync(async () => await lab.AnswerAsync(vips[0]) == master.Name && await lab.NeighbourAsync(vips[0]) == master.Mac,
-                TimeSpan.FromSeconds(60), $"{vips[0]} answered by its master {master.Name}");
+                TimeSpan.FromSeconds(60), async () => $"kill {kill + 1}: {vips[0]} answered by its master {master.Name} (it answers: {await lab.AnswerAsync(vips[0])}); logs:\n"
+                    + string.Join("\n", lab.Nodes.Select(n => $"--- {n.Name}\n{lab.Logs(n)}")));
 
             var clock = System.Diagnostics.Stopwatch.StartNew();
             await L2Lab.FailAsync(master);

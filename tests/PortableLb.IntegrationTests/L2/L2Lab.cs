@@ -219,12 +219,15 @@ public sealed class L2Lab : IAsyncDisposable
         return at >= 0 && at + 1 < words.Length ? words[at + 1] : null;
     }
 
-    public static async Task<TimeSpan> WaitAsync(Func<Task<bool>> condition, TimeSpan limit, string what)
+    public static Task<TimeSpan> WaitAsync(Func<Task<bool>> condition, TimeSpan limit, string what) => WaitAsync(condition, limit, () => Task.FromResult(what));
+
+    /// <summary>As above; <paramref name="what"/> is asked for only on a timeout, so it can show the state then.</summary>
+    public static async Task<TimeSpan> WaitAsync(Func<Task<bool>> condition, TimeSpan limit, Func<Task<string>> what)
     {
         var clock = Stopwatch.StartNew();
         while (!await condition())
         {
-            if (clock.Elapsed > limit) Assert.Fail($"{what}: not within {limit.TotalSeconds} s");
+            if (clock.Elapsed > limit) Assert.Fail($"{await what()}: not within {limit.TotalSeconds} s");
             await Task.Delay(20);
         }
         return clock.Elapsed;

@@ -27,8 +27,8 @@ public sealed class L2ModeTests
                 if (holders.Count != 1 || holders[0].Pod != order.Master.Pod) return false;
             }
             return true;
-        }, limit, $"every VIP on exactly the node its assignment names ({string.Join(", ", expected.Select(e => $"{e.Key} → {e.Value.Master.Pod}"))}); logs:\n"
-            + string.Join("\n", lab.Nodes.Select(n => $"--- {n.Name}\n{lab.Logs(n)}")));
+        }, limit, () => Task.FromResult($"every VIP on exactly the node its assignment names ({string.Join(", ", expected.Select(e => $"{e.Key} → {e.Value.Master.Pod}"))}); logs:\n"
+            + string.Join("\n", lab.Nodes.Select(n => $"--- {n.Name}\n{lab.Logs(n)}"))));
     }
 
     [Test]

@@ -30,10 +30,12 @@ public sealed class KeepalivedSupervisorTests
         File.WriteAllText(script, $$"""
             #!/bin/sh
             while [ $# -gt 0 ]; do [ "$1" = "-p" ] && pidfile="$2"; shift; done
-            echo $$ > "$pidfile"
-            echo start >> {{_folder}}/events
+            # Traps before the pid file: a SIGHUP that found the pid before its trap would kill the shell (seen
+            # once, with the machine loaded).
             trap 'echo HUP >> {{_folder}}/events' HUP
             trap 'echo TERM >> {{_folder}}/events; exit 0' TERM
+            echo $$ > "$pidfile"
+            echo start >> {{_folder}}/events
             while :; do if [ -f {{_folder}}/crash ]; then rm -f {{_folder}}/crash; exit 3; fi; sleep 0.02; done
             """);
         File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);

@@ -34,8 +34,8 @@ public sealed class VmLab : IDisposable
     public string Summary() =>
         $"{string.Join("\n", Lines("checks.txt"))}\n--- events (ms)\n{Text("events.txt")}\n--- guest\n{Tail(Console, 60)}\n--- portable-lb\n{Tail(Text("portable-lb.log"), 40)}";
 
-    /// <summary>Runs `vm-guest.sh PORTABLE_LB MODE EVENTS` in a fresh VM and waits for it to power off.</summary>
-    public static async Task<VmLab> RunAsync(string mode, int events, CancellationToken cancellationToken = default)
+    /// <summary>Runs `vm-guest.sh PORTABLE_LB MODE EVENTS` in a fresh VM and waits for it to power off (or <paramref name="timeout"/>, 600 s by default, to pass).</summary>
+    public static async Task<VmLab> RunAsync(string mode, int events, CancellationToken cancellationToken = default, TimeSpan? timeout = null)
     {
         var root = Repository.Root;
         var results = Directory.CreateTempSubdirectory("plb-vm-").FullName;
@@ -48,6 +48,7 @@ public sealed class VmLab : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        if (timeout is { } limit) start.Environment["VM_TIMEOUT"] = ((int)limit.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
         using var vm = Process.Start(start)!;
         var output = vm.StandardOutput.ReadToEndAsync(cancellationToken);
         var errors = vm.StandardError.ReadToEndAsync(cancellationToken);

@@ -6,6 +6,7 @@
 #   vm-guest.sh PORTABLE_LB checks [EVENTS]   the acceptance checks (IpvsVmTests), EVENTS more add/remove rounds
 #   vm-guest.sh PORTABLE_LB bench [EVENTS]    event → IPVS at 10 and 1,000 real servers (EVENTS each, default 24),
 #                                             then the thesis' Fig. 6.4: wrk through IPVS NAT, nft DNAT, nginx, direct
+#   vm-guest.sh PORTABLE_LB l2                L2 mode instead (l2-guest.sh): VRRP masters with real IPVS, failovers
 #
 # PORTABLE_LB: the published executable, or portable-lb.dll (run with dotnet). Each check appends "PASS|FAIL name"
 # to RESULTS/checks.txt; event timings go to RESULTS/events.txt as "SIZE LABEL MS", wrk results to
@@ -49,6 +50,12 @@ finish() {
   exec /tmp/bin/busybox sleep 60
 }
 trap finish EXIT
+
+if [ "$mode" = l2 ]; then
+  # shellcheck source=tests/vm/l2-guest.sh
+  source "$(dirname "$0")/l2-guest.sh"
+  exit 0
+fi
 
 step "topology: client 10.0.1.2 ── 10.0.1.1 lb 10.0.2.1 ── web1..3 10.0.2.11-13"
 ip link set lo up

@@ -30,8 +30,8 @@ public sealed class KeepalivedSupervisorTests
         File.WriteAllText(script, $$"""
             #!/bin/sh
             while [ $# -gt 0 ]; do [ "$1" = "-p" ] && pidfile="$2"; shift; done
-            # Traps before the pid file: a SIGHUP that found the pid before its trap would kill the shell (seen
-            # once, with the machine loaded).
+            # Traps before the pid file: a SIGHUP that found the pid before its trap would kill the shell. (Run
+            # under nohup, sh cannot trap an ignored SIGHUP at all, and this test fails: start test runs otherwise.)
             trap 'echo HUP >> {{_folder}}/events' HUP
             trap 'echo TERM >> {{_folder}}/events; exit 0' TERM
             echo $$ > "$pidfile"

@@ -84,7 +84,8 @@ declare -a controllers
 step "portable-lb run on n1 and n2: supervised keepalived (IPVS and VRRP), data plane on"
 lb_start 1; lb_start 2
 
-holders() { local n; for n in 1 2; do ip -n "n$n" -br addr show eth0 | grep -q " $vip/32" && echo -n "n$n "; done; true; }
+# A node whose link is down holds nothing the segment can reach, whatever its eth0 still carries.
+holders() { local n; for n in 1 2; do ip -n "n$n" -br addr show dev eth0 up | grep -q " $vip/32" && echo -n "n$n "; done; true; }
 until_held_by() { # until_held_by TIMEOUT_S NODE: NODE alone holds the VIP
   local deadline=$((SECONDS + $1))
   while [ $SECONDS -lt $deadline ]; do [ "$(holders)" = "$2 " ] && return 0; sleep 0.05; done
@@ -131,6 +132,7 @@ failover() {
   failed="$(awk '$2 != 200' "$log" | wc -l)"; total="$(wc -l <"$log")"
   late="$(awk -v t=$((t0 + ${moved/timeout/60000} + 1000)) '$1 >= t && $2 != 200' "$log" | wc -l)"
   echo "$scenario failed=$failed of=$total moved_ms=$moved" >>"$results/l2.txt"
+  awk -v t0="$t0" '$2 != 200 { print "  a request started at", $1 - t0, "ms failed:", $2 }' "$log" >>"$results/l2.txt"
   check "$scenario: $to holds $vip after $moved ms; $failed of $total requests failed, none started after the move" test "$late" -eq 0 -a "$moved" != timeout
 }
 stop_pod() { kill -TERM "${controllers[${1#n}]}"; }

@@ -41,6 +41,7 @@ public sealed class L2Benchmarks
             await L2Lab.FailAsync(master);
             await L2Lab.WaitAsync(async () => await lab.NeighbourAsync(vips[0]) == backup.Mac, TimeSpan.FromSeconds(30), $"{vips[0]} moves to {backup.Name}");
             samples.Add(clock.Elapsed.TotalSeconds);
+            TestContext.Out.WriteLine($"kill {kill + 1}: {vips[0]} on {backup.Name} after {clock.Elapsed.TotalSeconds:F3} s");
             Assert.That(await lab.AnswerAsync(vips[0]), Is.EqualTo(backup.Name));
 
             // The node comes back, its pod restarts, and after the preemption delay it takes its VIPs back.

@@ -104,6 +104,9 @@ check "$master alone holds $vip, as its assignment names" until_held_by 300 "$ma
 check "ipvsadm -Ln on $master: TCP $vip:80 rr, both web pods Masq" \
   bash -c "ip netns exec $master ipvsadm -Ln | tee '$results/ipvsadm-l2.txt' | grep -q '^TCP  $vip:80 rr' && [ \$(grep -cE '10.244.3.1[01]:80 +Masq' '$results/ipvsadm-l2.txt') -eq 2 ]"
 seen="$(requests / 12)"
+# What the master's data path looked like after those requests: a failure's context.
+{ ip netns exec "$master" nft list table inet portable_lb; ip netns exec "$master" ipvsadm -Ln --stats; cat "/proc/$(cat "/run/plb${master#n}/keepalived.pid")/net/ip_vs_conn"
+  ip -n client neigh; ip -n "$master" -br addr; tail -5 "$results/requests.log"; } >"$results/l2-datapath.txt" 2>&1 || true
 check "requests from the client to $vip reach web1 and web2 (got: $seen)" test "$seen" = "web1 web2 "
 seen="$(requests /client 8)"
 check "the web pods see an LB node's address, not the client's (got: $seen)" bash -c "[ -n '$seen' ] && ! grep -q 172.18.0.100 <<<'$seen'"

@@ -18,7 +18,7 @@ public sealed class L2VmTests
         using var vm = await VmLab.RunAsync("l2", events: 0, cancellationToken, timeout: TimeSpan.FromSeconds(1_080));
 
         var checks = vm.Lines("checks.txt");
-        var summary = $"{vm.Summary()}\n--- l2.txt\n{vm.Text("l2.txt")}\n--- lb1\n{Tail(vm.Text("lb1.log"))}\n--- lb2\n{Tail(vm.Text("lb2.log"))}";
+        var summary = $"{vm.Summary()}\n--- l2.txt\n{vm.Text("l2.txt")}\n--- the master's data path\n{vm.Text("l2-datapath.txt")}\n--- lb1\n{Tail(vm.Text("lb1.log"))}\n--- lb2\n{Tail(vm.Text("lb2.log"))}";
         await TestContext.Out.WriteLineAsync(summary);
         Assert.That(checks, Has.Count.GreaterThanOrEqualTo(8), $"the guest did not finish its checks\n{summary}");
         Assert.That(checks.Where(c => !c.StartsWith("PASS ", StringComparison.Ordinal)), Is.Empty, summary);

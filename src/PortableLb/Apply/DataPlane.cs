@@ -136,17 +136,25 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
         var vips = natServers.Select(v => v.Address).OfType<VirtualAddress.Socket>().Select(s => s.Address).Distinct().ToList();
         foreach (var (family, addressFamily) in new[] { ("ip", AddressFamily.InterNetwork), ("ip6", AddressFamily.InterNetworkV6) })
         {
-            var sorted = natted.Where(a => a.AddressFamily == addressFamily).Select(a => a.ToString()).Order(StringComparer.Ordinal).ToList();
-            if (sorted.Count == 0) continue;
+            var servers = Sorted(natted, addressFamily);
+            if (servers.Count == 0) continue;
             // L2 mode runs in the node's namespace, where other traffic reaches these pods too (kube-proxy's, the
             // kubelet's): only connections first addressed to a VIP are masqueraded there.
-            var toVip = state.Vrrp is null ? "" : $"ct original {family} daddr {{ {string.Join(", ", vips.Where(a => a.AddressFamily == addressFamily).Select(a => a.ToString()).Order(StringComparer.Ordinal))} }} ";
-            if (state.Vrrp is not null && !vips.Any(a => a.AddressFamily == addressFamily)) continue;
-            text.Append(CultureInfo.InvariantCulture, $"        {toVip}{family} daddr {{ {string.Join(", ", sorted)} }} masquerade\n");
+            var toVip = "";
+            if (state.Vrrp is not null)
+            {
+                var familyVips = Sorted(vips, addressFamily);
+                if (familyVips.Count == 0) continue;
+                toVip = $"ct original {family} daddr {{ {string.Join(", ", familyVips)} }} ";
+            }
+            text.Append(CultureInfo.InvariantCulture, $"        {toVip}{family} daddr {{ {string.Join(", ", servers)} }} masquerade\n");
         }
         text.Append("    }\n}\n");
         return text.ToString();
     }
+
+    private static List<string> Sorted(IEnumerable<IPAddress> addresses, AddressFamily family) =>
+        addresses.Where(a => a.AddressFamily == family).Select(a => a.ToString()).Order(StringComparer.Ordinal).ToList();
 
     private async Task<bool> IpAsync(IPNetwork network, string verb, List<string> warnings, CancellationToken cancellationToken)
     {

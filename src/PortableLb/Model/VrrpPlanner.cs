@@ -48,7 +48,8 @@ public static class VrrpPlanner
         var instances = new List<VrrpInstance>();
         foreach (var family in new[] { AddressFamily.InterNetwork, AddressFamily.InterNetworkV6 })
         {
-            var vips = addresses.Where(a => a.Vip.AddressFamily == family && ids.ContainsKey(a.Vip)).GroupBy(a => a.Vip).ToList();
+            var vips = addresses.Where(a => a.Vip.AddressFamily == family && ids.ContainsKey(a.Vip)).GroupBy(a => a.Vip)
+                .ToDictionary(g => g.Key, g => g.Select(a => a.Service).Distinct().Order().ToValueList());
             if (vips.Count == 0) continue;
             var self = node.Pod(family);
             var members = Members(snapshot, family, self);
@@ -58,12 +59,11 @@ public static class VrrpPlanner
                 warnings.Add($"L2 mode: this pod ({self?.ToString() ?? $"no {IpText.FamilyName(family)} --pod-ip"}) is not among the LB pods listed (label {KubernetesSource.LbPodLabelKey}={KubernetesSource.LbPodLabelValue}), so it holds none of the {IpText.FamilyName(family)} VIPs");
                 continue;
             }
-            foreach (var order in MasterAssignment.Assign(vips.Select(v => v.Key).ToList(), members))
+            foreach (var order in MasterAssignment.Assign(vips.Keys.ToList(), members))
             {
                 var rank = order.Order.TakeWhile(m => m != me).Count();
-                var services = vips.First(v => v.Key.Equals(order.Vip)).Select(a => a.Service).Distinct().Order().ToValueList();
                 instances.Add(new VrrpInstance(order.Vip, ids[order.Vip], Priority(rank), me.Address,
-                    order.Order.Where(m => m != me).Select(m => m.Address).Order(AddressOrder.Instance).ToValueList(), order.Master.Pod, services));
+                    order.Order.Where(m => m != me).Select(m => m.Address).Order(AddressOrder.Instance).ToValueList(), order.Master.Pod, vips[order.Vip]));
             }
         }
         return new VrrpConfig(interfaceName, settings.AdvertIntervalCentiseconds, settings.PreemptDelay, instances.ToValueList());

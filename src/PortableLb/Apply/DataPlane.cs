@@ -8,8 +8,12 @@ using PortableLb.Tuning;
 
 namespace PortableLb.Apply;
 
-/// <summary>The data plane after an apply: each step that could not be done, in words; empty when complete.</summary>
-public sealed record DataPlaneResult(IReadOnlyList<string> Warnings);
+/// <summary>
+/// The data plane after an apply: each problem, in words (empty when complete). Unfinished says a route or the
+/// ruleset was not installed (nft or ip failed or timed out), so the same apply is due again; a sysctl that is off
+/// is only reported, as no retry by the controller could change it.
+/// </summary>
+public sealed record DataPlaneResult(IReadOnlyList<string> Warnings, bool Unfinished = false);
 
 /// <summary>
 /// What the LB pod's own network namespace needs besides IPVS, reconciled like the config files:
@@ -62,8 +66,16 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
     public async Task<DataPlaneResult> ApplyAsync(DesiredState state, CancellationToken cancellationToken)
     {
         var warnings = new List<string>();
+        var unfinished = false;
         // The first apply adopts what an earlier run installed, so the diff below removes what is no longer wanted.
-        _routes ??= await InstalledRoutesAsync(warnings, cancellationToken).ConfigureAwait(false);
+        if (_routes is null)
+        {
+            var (installed, listed) = await InstalledRoutesAsync(warnings, cancellationToken).ConfigureAwait(false);
+            // Adopted only when both families were listed: otherwise an earlier run's routes could be left behind.
+            if (listed) _routes = installed;
+            else unfinished = true;
+        }
+        var routes = _routes ?? [];
         // L2 mode: keepalived puts each VIP on its master's interface. A local route on every node would make every
         // node answer ARP for it, so there are none.
         var wanted = state.Vrrp is not null ? [] : state.VirtualServers.Select(v => v.Address switch
@@ -73,13 +85,15 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
             _ => throw new InvalidOperationException("unknown virtual address"),
         }).Concat(state.Announcements.Select(a => a.Prefix)).ToHashSet();
 
-        foreach (var network in wanted.Where(n => !_routes.Contains(n)))
+        foreach (var network in wanted.Where(n => !routes.Contains(n)))
         {
-            if (await IpAsync(network, "replace", warnings, cancellationToken).ConfigureAwait(false)) _routes.Add(network);
+            if (await IpAsync(network, "replace", warnings, cancellationToken).ConfigureAwait(false)) routes.Add(network);
+            else unfinished = true;
         }
-        foreach (var network in _routes.Where(n => !wanted.Contains(n)).ToList())
+        foreach (var network in routes.Where(n => !wanted.Contains(n)).ToList())
         {
-            if (await IpAsync(network, "del", warnings, cancellationToken).ConfigureAwait(false)) _routes.Remove(network);
+            if (await IpAsync(network, "del", warnings, cancellationToken).ConfigureAwait(false)) routes.Remove(network);
+            else unfinished = true;
         }
 
         var ruleset = Ruleset(state);
@@ -87,12 +101,16 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
         {
             var result = await RunAsync("nft", ["-f", "-"], ruleset, cancellationToken).ConfigureAwait(false);
             if (result.ExitCode == 0) _ruleset = ruleset;
-            else warnings.Add($"nft: the packet marks, source filters and masquerade were not installed: {result.StandardError.Trim()}");
+            else
+            {
+                warnings.Add($"nft: the packet marks, source filters and masquerade were not installed: {result.StandardError.Trim()}");
+                unfinished = true;
+            }
         }
 
         if (state.VirtualServers.Count > 0) CheckSysctls(Sysctls, warnings);
         if (state.VirtualServers.Any(v => v.Forwarding == Forwarding.Nat)) CheckSysctls(NatSysctls, warnings);
-        return new DataPlaneResult(warnings);
+        return new DataPlaneResult(warnings, unfinished);
     }
 
     /// <summary>
@@ -168,15 +186,17 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
     private static readonly string Protocol = RouteProtocol.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>The local routes carrying our protocol number: installed by this controller, now or before a restart.</summary>
-    private async Task<HashSet<IPNetwork>> InstalledRoutesAsync(List<string> warnings, CancellationToken cancellationToken)
+    private async Task<(HashSet<IPNetwork> Installed, bool Listed)> InstalledRoutesAsync(List<string> warnings, CancellationToken cancellationToken)
     {
         var installed = new HashSet<IPNetwork>();
+        var listed = true;
         foreach (var family in new[] { "-4", "-6" })
         {
             var result = await RunAsync("ip", [family, "-j", "route", "show", "table", "local", "proto", Protocol], null, cancellationToken).ConfigureAwait(false);
             if (result.ExitCode != 0)
             {
                 warnings.Add($"ip {family} route show table local proto {Protocol}: {result.StandardError.Trim()}");
+                listed = false;
                 continue;
             }
             using var routes = System.Text.Json.JsonDocument.Parse(result.StandardOutput is { Length: > 0 } json ? json : "[]");
@@ -185,7 +205,7 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
                 if (route.TryGetProperty("dst", out var dst) && IpText.TryParseAddressOrPrefix(dst.GetString() ?? "", out var network, out _)) installed.Add(network);
             }
         }
-        return installed;
+        return (installed, listed);
     }
 
     private void CheckSysctls(IReadOnlyList<(string Key, string Value)> sysctls, List<string> warnings)

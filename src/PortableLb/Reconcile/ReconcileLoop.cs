@@ -18,8 +18,9 @@ public sealed record ReconcileLoopOptions(TimeSpan Debounce, TimeSpan InitialRet
 /// <summary>
 /// Level-based and coalescing: wait until the source is Ready, then reconcile from a fresh snapshot whenever the
 /// source (or what this pod serves) says something changed, after a short debounce so a burst becomes one reconcile.
-/// One worker, so at most one apply (and one reload per daemon) is ever in flight. A failed apply, or a reload a
-/// daemon has not confirmed, is retried with backoff even if nothing changes; a rejected config waits for new input.
+/// One worker, so at most one apply (and one reload per daemon) is ever in flight. A failed apply, a reload a
+/// daemon has not confirmed, or a data plane step not done is retried with backoff even if nothing changes; a
+/// rejected config waits for new input.
 /// </summary>
 public sealed partial class ReconcileLoop(
     IClusterSource source, ITuningProvider tuning, Reconciler reconciler, NodeAddresses node, IReadOnlyCollection<ServiceName>? only,
@@ -107,7 +108,7 @@ public sealed partial class ReconcileLoop(
             await TellAsync(outcome, snapshot, cancellationToken).ConfigureAwait(false);
             foreach (var warning in outcome.DataPlane?.Warnings ?? []) Log.DataPlane(logger, warning);
             foreach (var daemon in outcome.PendingReloads) Log.ReloadPending(logger, daemon.ToString());
-            return outcome.PendingReloads.Count > 0;
+            return outcome.Unsettled;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or Common.MissingProgramException or TimeoutException or InvalidOperationException or Rendering.TemplateException)
         {

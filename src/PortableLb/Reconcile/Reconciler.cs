@@ -39,6 +39,9 @@ public sealed record ReconcileOutcome(
     /// <summary>What the data plane looked like after this apply; null when the data plane was not touched.</summary>
     public DataPlaneResult? DataPlane { get; init; }
 
+    /// <summary>Something is left to retry without new input: a reload not confirmed, a data plane step not done.</summary>
+    public bool Unsettled => PendingReloads.Count > 0 || DataPlane?.Unfinished == true;
+
     /// <summary>Build and render; zero when the desired state was unchanged.</summary>
     public TimeSpan RenderDuration { get; init; }
 
@@ -72,6 +75,8 @@ public sealed class Reconciler
     private readonly IDaemonReloader _reloader;
     private readonly DataPlane? _dataPlane;
     private readonly HashSet<Daemon> _reloadDue = [];
+    // A route or the ruleset that did not go in (nft timed out, say): the next pass applies again, even unchanged.
+    private bool _dataPlaneDue;
 
     // The text this reconciler validated and wrote for each file: a first apply (a restart) validates everything.
     private readonly Dictionary<ConfigFile, string> _written = [];
@@ -100,7 +105,7 @@ public sealed class Reconciler
             return new ReconcileOutcome(ReconcileResult.ConfigError, build, Empty, [], build.ConfigErrors.Select(e => e.ToString()).ToList());
         }
         var served = build.State with { Announcements = ServingGate.Announceable(build.State, facts) };
-        if (served.Equals(_applied) && _reloadDue.Count == 0 && await FilesIntactAsync(cancellationToken).ConfigureAwait(false))
+        if (served.Equals(_applied) && _reloadDue.Count == 0 && !_dataPlaneDue && await FilesIntactAsync(cancellationToken).ConfigureAwait(false))
         {
             return new ReconcileOutcome(ReconcileResult.Unchanged, build, Empty, [], []) { Served = served };
         }
@@ -150,6 +155,7 @@ public sealed class Reconciler
 
         // Marks and local routes first: a reloaded keepalived must find the packets its fwmark servers expect.
         var dataPlane = _dataPlane is null ? null : await _dataPlane.ApplyAsync(state, cancellationToken).ConfigureAwait(false);
+        _dataPlaneDue = dataPlane?.Unfinished == true;
         var dataPlaneDone = System.Diagnostics.Stopwatch.GetTimestamp();
         var writes = new Dictionary<ConfigFile, WriteOutcome>();
         foreach (var file in ConfigFiles.All)

@@ -70,6 +70,7 @@ public sealed class DataPlaneTests
             // What IPVS NAT forwards to the real servers is masqueraded, so their replies come back through this pod.
             Assert.That(rules, Does.Contain("type nat hook postrouting priority srcnat; policy accept;").And.Contain("ip daddr 10.244.1.1 masquerade"));
             Assert.That(result.Warnings, Has.All.Match(@"^sysctl net\.ipv4\.(vs\.|ip_forward )"), "only sysctls can be missing (this test reads the host's)");
+            Assert.That(result.Unfinished, Is.False, "a sysctl that is off is reported, not retried");
 
             await dataPlane.ApplyAsync(State("198.51.100.10"), CancellationToken.None);
             routes = await Ip("-n", ns, "route", "show", "table", "local");
@@ -171,6 +172,7 @@ public sealed class DataPlaneTests
         var dataPlane = new DataPlane(new MissingTools(), procSys: "/nonexistent");
         var result = await dataPlane.ApplyAsync(State("198.51.100.10", "203.0.113.0/24"), CancellationToken.None);
         Assert.That(result.Warnings, Has.Some.StartsWith("ip route replace local 198.51.100.10/32 dev lo proto 201").And.Some.StartsWith("nft:"));
+        Assert.That(result.Unfinished, Is.True, "what did not go in is due again");
     }
 
     private sealed class MissingTools : IProcessRunner

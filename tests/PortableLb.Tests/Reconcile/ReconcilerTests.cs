@@ -190,6 +190,43 @@ public sealed class ReconcilerTests
         Assert.That((await Reconcile(Web)).Result, Is.EqualTo(ReconcileResult.Unchanged));
     }
 
+    /// <summary>nft fails as often as told (a timeout, as under load), then succeeds; `ip` lists no routes of ours.</summary>
+    private sealed class FlakyNft(int failures) : IProcessRunner
+    {
+        public int NftRuns { get; private set; }
+
+        public Task<ProcessResult> RunAsync(string program, IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string>? environment, TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            if (program != "nft") return Task.FromResult(new ProcessResult(0, "[]", ""));
+            NftRuns++;
+            return Task.FromResult(NftRuns <= failures ? new ProcessResult(-1, "", "nft did not finish within 10 s and was killed") : new ProcessResult(0, "", ""));
+        }
+    }
+
+    [Test]
+    public async Task A_ruleset_that_did_not_go_in_is_applied_again_on_the_next_pass_without_new_input_and_nothing_is_rewritten()
+    {
+        var nft = new FlakyNft(failures: 1);
+        _reconciler = new Reconciler(TemplateSet.Embedded(), _keepalived, _exabgp, _reloader, new ConfigFiles(_folder), new DataPlane(nft, _folder));
+
+        var first = await Reconcile(Web);
+        Assert.That(first.Result, Is.EqualTo(ReconcileResult.Applied), "the files are right; only the data plane lags");
+        Assert.That(first.DataPlane!.Unfinished, Is.True);
+        Assert.That(first.DataPlane.Warnings, Has.Some.Contains("masquerade were not installed"));
+        Assert.That(first.Unsettled, Is.True, "the loop retries with backoff");
+
+        _reloader.Reloaded.Clear();
+        var retry = await Reconcile(Web);
+        Assert.That(retry.Result, Is.EqualTo(ReconcileResult.Applied));
+        Assert.That(nft.NftRuns, Is.EqualTo(2));
+        Assert.That(retry.Writes.Values, Has.All.EqualTo(WriteOutcome.Unchanged), "unchanged bytes are not written");
+        Assert.That(_reloader.Reloaded, Is.Empty, "nor signalled");
+        Assert.That((retry.DataPlane!.Unfinished, retry.Unsettled), Is.EqualTo((false, false)));
+
+        Assert.That((await Reconcile(Web)).Result, Is.EqualTo(ReconcileResult.Unchanged));
+        Assert.That(nft.NftRuns, Is.EqualTo(2));
+    }
+
     [Test]
     public async Task An_exabgp_that_never_confirms_does_not_hold_up_ipvs_changes()
     {

@@ -105,21 +105,24 @@ check "both LB pods render the same master for $vip ($master)" bash -c "grep -q 
 check "$master alone holds $vip, as its assignment names" until_held_by 300 "$master"
 check "ipvsadm -Ln on $master: TCP $vip:80 rr, both web pods Masq" \
   bash -c "ip netns exec $master ipvsadm -Ln | tee '$results/ipvsadm-l2.txt' | grep -q '^TCP  $vip:80 rr' && [ \$(grep -cE '10.244.3.1[01]:80 +Masq' '$results/ipvsadm-l2.txt') -eq 2 ]"
+# datapath NODE FILE: what NODE's data path and the client's neighbours look like now, a failure's context.
+datapath() {
+  { echo "# $1"; ip netns exec "$1" nft list table inet portable_lb; ip netns exec "$1" ipvsadm -Ln --stats
+    ip netns exec "$1" ipvsadm -Lnc; ip -n client neigh; ip -n "$1" -br addr; tail -5 "$results/requests.log"; } >"$results/$2" 2>&1 || true
+}
 seen="$(requests / 12)"
-# What the master's data path looked like after those requests: a failure's context.
-{ ip netns exec "$master" nft list table inet portable_lb; ip netns exec "$master" ipvsadm -Ln --stats; cat "/proc/$(cat "/run/plb${master#n}/keepalived.pid")/net/ip_vs_conn"
-  ip -n client neigh; ip -n "$master" -br addr; tail -5 "$results/requests.log"; } >"$results/l2-datapath.txt" 2>&1 || true
+datapath "$master" l2-datapath.txt
 check "requests from the client to $vip reach web1 and web2 (got: $seen)" test "$seen" = "web1 web2 "
 seen="$(requests /client 8)"
 check "the web pods see an LB node's address, not the client's (got: $seen)" bash -c "[ -n '$seen' ] && ! grep -q 172.18.0.100 <<<'$seen'"
 
 # load SECONDS FILE: a new connection per request from the client to the VIP, "START_MS HTTP_CODE" per line.
 load() {
-  local end=$((SECONDS + $1)) t0 code
+  local end=$((SECONDS + $1)) t0 code rc
   while [ $SECONDS -lt $end ]; do
     t0="$(now_ms)"
-    code="$(ip netns exec client curl -s -o /dev/null -w '%{http_code}' -m 2 "http://$vip/" || true)"
-    echo "$t0 ${code:-000}" >>"$2"
+    code="$(ip netns exec client curl -s -o /dev/null -w '%{http_code}' -m 2 "http://$vip/")" && rc=0 || rc=$?
+    echo "$t0 ${code:-000} curl-exit=$rc" >>"$2"
     sleep 0.05
   done
 }
@@ -134,10 +137,11 @@ failover() {
   "$@"
   if until_held_by 60 "$to"; then moved=$(($(now_ms) - t0)); else moved=timeout; fi
   wait "$loader"
+  datapath "$to" "l2-datapath-$scenario.txt"
   failed="$(awk '$2 != 200' "$log" | wc -l)"; total="$(wc -l <"$log")"
   late="$(awk -v t=$((t0 + ${moved/timeout/60000} + 1000)) '$1 >= t && $2 != 200' "$log" | wc -l)"
   echo "$scenario failed=$failed of=$total moved_ms=$moved" >>"$results/l2.txt"
-  awk -v t0="$t0" '$2 != 200 { print "  a request started at", $1 - t0, "ms failed:", $2 }' "$log" >>"$results/l2.txt"
+  awk -v t0="$t0" '$2 != 200 { print "  a request started at", $1 - t0, "ms failed:", $2, $3 }' "$log" >>"$results/l2.txt"
   check "$scenario: $to holds $vip after $moved ms; $failed of $total requests failed, none started after the move" test "$late" -eq 0 -a "$moved" != timeout
 }
 stop_pod() { kill -TERM "${controllers[${1#n}]}"; }

@@ -18,12 +18,23 @@ public sealed class L2VmTests
         using var vm = await VmLab.RunAsync("l2", events: 0, cancellationToken, timeout: TimeSpan.FromSeconds(1_080));
 
         var checks = vm.Lines("checks.txt");
-        var summary = $"{vm.Summary()}\n--- l2.txt\n{vm.Text("l2.txt")}\n--- the master's data path\n{vm.Text("l2-datapath.txt")}\n--- lb1\n{Tail(vm.Text("lb1.log"))}\n--- lb2\n{Tail(vm.Text("lb2.log"))}";
+        // The failover numbers and data paths first: a CI log keeps a summary's start and end, not its middle.
+        var summary = $"--- l2.txt\n{vm.Text("l2.txt")}\n--- the master's data path\n{vm.Text("l2-datapath.txt")}" +
+            $"\n--- the backup's data path after the stop\n{vm.Text("l2-datapath-stop.txt")}" +
+            $"\n--- after the node failure\n{vm.Text("l2-datapath-node-failure.txt")}" +
+            $"\n--- lb1\n{Transitions(vm.Text("lb1.log"))}\n--- lb2\n{Transitions(vm.Text("lb2.log"))}\n{vm.Summary()}";
         await TestContext.Out.WriteLineAsync(summary);
         Assert.That(checks, Has.Count.GreaterThanOrEqualTo(8), $"the guest did not finish its checks\n{summary}");
         Assert.That(checks.Where(c => !c.StartsWith("PASS ", StringComparison.Ordinal)), Is.Empty, summary);
         Assert.That(vm.ExitCode, Is.Zero, summary);
     }
 
-    private static string Tail(string text) => string.Join("\n", text.Split('\n').TakeLast(30));
+    /// <summary>keepalived's state changes (VRRP states, real servers' health) and the controller's warnings among a pod's output, the last 40.</summary>
+    private static string Transitions(string log) =>
+        string.Join("\n", log.Split('\n').Where(IsTransition).TakeLast(40));
+
+    private static bool IsTransition(string line) =>
+        line.Contains("STATE", StringComparison.Ordinal) || line.Contains("TCP connection", StringComparison.Ordinal) ||
+        line.Contains("Removing service", StringComparison.Ordinal) || line.Contains("Adding service", StringComparison.Ordinal) ||
+        line.Contains("fail", StringComparison.OrdinalIgnoreCase) || line.Contains(" warn: ", StringComparison.Ordinal);
 }

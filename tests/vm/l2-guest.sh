@@ -65,8 +65,7 @@ metadata: {name: lb-2, namespace: portable-lb, labels: {app.kubernetes.io/name: 
 spec: {nodeName: node-2, hostNetwork: true}
 status: {podIP: 172.18.0.3, conditions: [{type: Ready, status: "True"}]}
 YAML
-# Health checks as the shipped tuning has them (3 s connect timeout, 2 retries): with 1 s and 1 retry, keepalived
-# dropped the real servers under emulation on a busy host, and every request through the master timed out.
+# Health checks as the shipped tuning has them (3 s connect timeout, 2 retries).
 cat >/srv/l2-tuning.yaml <<'YAML'
 mode: l2
 virtualServer: {scheduler: rr, delayLoop: 2, healthCheck: {type: tcp, connectTimeout: 3, retry: 2, delayBeforeRetry: 1}}

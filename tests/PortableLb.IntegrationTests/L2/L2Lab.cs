@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Text;
 using PortableLb.Common;
@@ -170,6 +171,8 @@ public sealed class L2Lab : IAsyncDisposable
     /// <summary>The node is lost: its keepalived dies at once (no goodbye advert) and its link goes down.</summary>
     public static async Task FailAsync(L2Node node)
     {
+        node.Killed = [.. new[] { "keepalived.pid", "vrrp.pid" }.Select(f => Path.Combine(node.Folder, f)).Where(File.Exists)
+            .Select(f => int.Parse(File.ReadAllText(f).Trim(), CultureInfo.InvariantCulture))];
         node.Keepalived!.Kill(entireProcessTree: true);
         await node.Keepalived.WaitForExitAsync();
         await Run("ip", "-n", node.Namespace, "link", "set", "eth0", "down");
@@ -188,6 +191,11 @@ public sealed class L2Lab : IAsyncDisposable
     {
         await Run("ip", "-n", node.Namespace, "link", "set", "eth0", "up");
         // A killed keepalived leaves its VIPs behind; the restarted one removes them at start, as in a pod.
+        // Its VRRP process was orphaned and stays a zombie until init reaps it, here seconds later; keepalived takes a
+        // pid in its pid files that still exists for a live daemon and exits ("daemon is already running"). In the
+        // pod, tini reaps at once and the supervisor restarts keepalived with backoff; this lab starts it once.
+        await WaitAsync(() => Task.FromResult(node.Killed.All(pid => !Directory.Exists($"/proc/{pid}"))), TimeSpan.FromSeconds(60),
+            $"the killed keepalived's processes ({string.Join(", ", node.Killed)}) reaped");
     }
 
     /// <summary>The nodes whose eth0 holds <paramref name="vip"/> now.</summary>
@@ -309,6 +317,9 @@ public sealed class L2Node(string name, string pod, string ns, IPAddress address
     public string Mac { get; set; } = "";
     public bool Member { get; set; }
     public Process? Keepalived { get; set; }
+
+    /// <summary>The pids of the keepalived processes <see cref="L2Lab.FailAsync"/> killed last.</summary>
+    public IReadOnlyList<int> Killed { get; set; } = [];
     public List<string> Output { get; } = [];
 
     public override string ToString() => Name;

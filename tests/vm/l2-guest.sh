@@ -115,7 +115,7 @@ check "requests from the client to $vip reach web1 and web2 (got: $seen)" test "
 seen="$(requests /client 8)"
 check "the web pods see an LB node's address, not the client's (got: $seen)" bash -c "[ -n '$seen' ] && ! grep -q 172.18.0.100 <<<'$seen'"
 
-# load SECONDS FILE: a new connection per request from the client to the VIP, "START_MS HTTP_CODE" per line.
+# load SECONDS FILE: a new connection per request from the client to the VIP, "START_MS HTTP_CODE curl-exit=RC" per line.
 load() {
   local end=$((SECONDS + $1)) t0 code rc
   while [ $SECONDS -lt $end ]; do

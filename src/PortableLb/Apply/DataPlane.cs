@@ -99,7 +99,7 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
         var ruleset = Ruleset(state);
         if (ruleset != _ruleset)
         {
-            var result = await RunAsync("nft", ["-f", "-"], ruleset, cancellationToken).ConfigureAwait(false);
+            var result = await NftCommand.ApplyAsync(runner, ruleset, cancellationToken).ConfigureAwait(false);
             if (result.ExitCode == 0) _ruleset = ruleset;
             else
             {
@@ -177,7 +177,7 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
     private async Task<bool> IpAsync(IPNetwork network, string verb, List<string> warnings, CancellationToken cancellationToken)
     {
         var family = network.BaseAddress.AddressFamily == AddressFamily.InterNetwork ? "-4" : "-6";
-        var result = await RunAsync("ip", [family, "route", verb, "local", network.ToString(), "dev", "lo", "table", "local", "proto", Protocol], null, cancellationToken).ConfigureAwait(false);
+        var result = await RunAsync("ip", [family, "route", verb, "local", network.ToString(), "dev", "lo", "table", "local", "proto", Protocol], cancellationToken).ConfigureAwait(false);
         if (result.ExitCode == 0) return true;
         warnings.Add($"ip route {verb} local {network} dev lo proto {Protocol}: {result.StandardError.Trim()}");
         return false;
@@ -192,7 +192,7 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
         var listed = true;
         foreach (var family in new[] { "-4", "-6" })
         {
-            var result = await RunAsync("ip", [family, "-j", "route", "show", "table", "local", "proto", Protocol], null, cancellationToken).ConfigureAwait(false);
+            var result = await RunAsync("ip", [family, "-j", "route", "show", "table", "local", "proto", Protocol], cancellationToken).ConfigureAwait(false);
             if (result.ExitCode != 0)
             {
                 warnings.Add($"ip {family} route show table local proto {Protocol}: {result.StandardError.Trim()}");
@@ -226,22 +226,11 @@ public sealed class DataPlane(IProcessRunner runner, string procSys = "/proc/sys
         }
     }
 
-    private async Task<ProcessResult> RunAsync(string program, IReadOnlyList<string> arguments, string? input, CancellationToken cancellationToken)
+    private async Task<ProcessResult> RunAsync(string program, IReadOnlyList<string> arguments, CancellationToken cancellationToken)
     {
         try
         {
-            if (input is null) return await runner.RunAsync(program, arguments, null, Timeout, cancellationToken).ConfigureAwait(false);
-            // nft reads the ruleset from a file; a private temp file keeps it off the command line.
-            var file = Path.GetTempFileName();
-            try
-            {
-                await File.WriteAllTextAsync(file, input, cancellationToken).ConfigureAwait(false);
-                return await runner.RunAsync(program, arguments.Select(a => a == "-" ? file : a).ToList(), null, Timeout, cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                File.Delete(file);
-            }
+            return await runner.RunAsync(program, arguments, null, Timeout, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is MissingProgramException or TimeoutException)
         {

@@ -36,6 +36,16 @@ internal sealed class IpCommand(IProcessRunner runner)
         return false;
     }
 
+    /// <summary>The device the node reaches <paramref name="address"/> through (an LB pod's bridge or veth); null, with the failure recorded, when none does.</summary>
+    public async Task<string?> DeviceTowardsAsync(IPAddress address, List<string> failures, CancellationToken cancellationToken)
+    {
+        using var route = await JsonAsync([Family(address), "route", "get", address.ToString()], failures, cancellationToken).ConfigureAwait(false);
+        if (route is null) return null;
+        var device = route.RootElement.EnumerateArray().Select(r => r.TryGetProperty("dev", out var dev) ? dev.GetString() : null).FirstOrDefault();
+        if (device is null) failures.Add($"no device reaches LB pod {address}");
+        return device;
+    }
+
     /// <summary>`ip -j ARGUMENTS` as a JSON array; null (with the failure recorded) when it fails.</summary>
     public async Task<JsonDocument?> JsonAsync(IReadOnlyList<string> arguments, List<string> failures, CancellationToken cancellationToken)
     {

@@ -15,9 +15,10 @@ namespace PortableLb.Apply;
 /// (<see cref="ResilientGroupRoutes"/>): a next hop that joins takes over only hash buckets that have been idle, so the
 /// connections in flight keep their LB pod, which holds their IPVS state. A plain multipath route
 /// (<see cref="MultipathRoutes"/>) rehashes at every change, and a connection moved to another LB pod mid-flight is
-/// reset there; older kernels get it all the same.
+/// reset there; older kernels get it all the same. With <see cref="FlowPins"/>, a connection keeps its LB pod even
+/// when the route moves its bucket, or drops the pod: the routes then only decide where new connections go.
 /// </remarks>
-public sealed class NodeRouteTable(IProcessRunner runner, bool? resilientGroups = null)
+public sealed class NodeRouteTable(IProcessRunner runner, bool? resilientGroups = null, FlowPins? pins = null)
 {
     private INodeRouteWriter? _writer;
 
@@ -27,8 +28,24 @@ public sealed class NodeRouteTable(IProcessRunner runner, bool? resilientGroups 
     /// <summary>Which kind of route the table keeps, once the first apply has chosen: "resilient nexthop groups" or "multipath routes".</summary>
     public string? Kind => _writer?.Kind;
 
+    /// <summary>The LB pods whose connections are pinned to them now; 0 without pinning.</summary>
+    public int Pinned => pins?.Pinned ?? 0;
+
+    /// <summary>
+    /// Whether each connection keeps its LB pod whatever the route does; then a terminating pod can leave the route
+    /// at once, and no new connection is sent to it.
+    /// </summary>
+    public bool PinsConnections => pins?.Enabled == true;
+
     /// <returns>What could not be done, in words; empty when the table matches.</returns>
-    public async Task<IReadOnlyList<string>> ApplyAsync(IReadOnlyList<NodeRoute> wanted, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<string>> ApplyAsync(IReadOnlyList<NodeRoute> wanted, CancellationToken cancellationToken) =>
+        ApplyAsync(wanted, wanted.SelectMany(r => r.Via.Concat(r.Draining)).Distinct().ToList(), cancellationToken);
+
+    /// <param name="wanted">The routes.</param>
+    /// <param name="lbPods">Every LB pod on the node, in the routes or not: each keeps the connections it has until it goes.</param>
+    /// <param name="cancellationToken">Stops the pass.</param>
+    /// <returns>What could not be done, in words; empty when the table matches.</returns>
+    public async Task<IReadOnlyList<string>> ApplyAsync(IReadOnlyList<NodeRoute> wanted, IReadOnlyCollection<IPAddress> lbPods, CancellationToken cancellationToken)
     {
         var failures = new List<string>();
         var ip = new IpCommand(runner);
@@ -55,6 +72,7 @@ public sealed class NodeRouteTable(IProcessRunner runner, bool? resilientGroups 
         // After a failure, read the table again before the retry: what failed may have been someone else's change
         // (a pod's veth deleted with its nexthop objects), which the kernel knows and our memory does not.
         if (failures.Count > 0) _installed = null;
+        if (pins is not null) await pins.ApplyAsync(wanted, lbPods, failures, cancellationToken).ConfigureAwait(false);
         return failures;
     }
 

@@ -149,17 +149,7 @@ internal sealed class ResilientGroupRoutes(IpCommand ip) : INodeRouteWriter
     {
         var ids = Objects(address);
         if (ids.Count >= ObjectsPerPod) return ids[..ObjectsPerPod];
-        string? device;
-        using (var route = await ip.JsonAsync([IpCommand.Family(address), "route", "get", address.ToString()], failures, cancellationToken).ConfigureAwait(false))
-        {
-            if (route is null) return null;
-            device = route.RootElement.EnumerateArray().Select(r => r.TryGetProperty("dev", out var dev) ? dev.GetString() : null).FirstOrDefault();
-        }
-        if (device is null)
-        {
-            failures.Add($"no device reaches LB pod {address}");
-            return null;
-        }
+        if (await ip.DeviceTowardsAsync(address, failures, cancellationToken).ConfigureAwait(false) is not { } device) return null;
         while (ids.Count < ObjectsPerPod)
         {
             var id = Allocate();

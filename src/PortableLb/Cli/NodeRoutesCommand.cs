@@ -19,7 +19,8 @@ namespace PortableLb.Cli;
 /// <summary>
 /// `portable-lb node-routes`: the node's half of the data path, run as a hostNetwork DaemonSet. It routes every
 /// address PortableLb serves to the ready LB pods on this node (ECMP across them), so that a packet the router
-/// delivers to the node, still addressed to the VIP, reaches an LB pod. Flags read PORTABLE_LB_&lt;FLAG&gt; like `run`.
+/// delivers to the node, still addressed to the VIP, reaches an LB pod, and pins each connection to the LB pod that
+/// took its first packet. Flags read PORTABLE_LB_&lt;FLAG&gt; like `run`.
 /// </summary>
 public static class NodeRoutesCommand
 {
@@ -35,9 +36,11 @@ public static class NodeRoutesCommand
         var nodeIps = factory.Repeatable("--node-ip", "This node's IP, once per family: no Service may claim it.");
         var listen = factory.Single("--listen", "HOST:PORT for /healthz and /readyz (empty HOST: all addresses, IPv4 and IPv6).", ":9102");
         var allNamespaces = factory.Single("--all-namespaces", RunCommand.AllNamespacesHelp, "off");
+        var flowMarkMask = factory.Single("--flow-mark-mask",
+            "Bits of the packet and connection marks that pin each connection to its LB pod (contiguous; 0 turns pinning off).", FlowMarks.Default.ToString());
         var command = new Command("node-routes", "Route the served Service addresses on this node to the ready LB pods on it.")
         {
-            nodeName, objects, kubeconfig, context, services, selector, nodeIps, listen, allNamespaces,
+            nodeName, objects, kubeconfig, context, services, selector, nodeIps, listen, allNamespaces, flowMarkMask,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -55,6 +58,7 @@ public static class NodeRoutesCommand
             var nodeAddresses = NodeAddresses.FromLists(addresses, [], out var addressErrors);
             problems.AddRange(addressErrors);
             var endpoint = RunCommand.Endpoint(parse.GetValue(listen)!, problems);
+            if (!FlowMarks.TryParse(parse.GetValue(flowMarkMask)!, out var marks, out var markError)) problems.Add($"--flow-mark-mask: {markError}");
             var manifests = parse.GetValue(objects) ?? [];
             if (manifests.Length > 0 && parse.GetValue(kubeconfig) is not null) problems.Add("--objects and --kubeconfig exclude each other");
             ClusterConnection? cluster = null;
@@ -82,7 +86,7 @@ public static class NodeRoutesCommand
 
             // The LB pods' namespace; without --all-namespaces also the Services'.
             var watched = only.Count > 0 && !everyNamespace ? only[0].Namespace : cluster?.Namespace ?? "default";
-            await using var app = Build(node!, nodeAddresses, only, manifests, cluster, watched, everyNamespace, parse.GetValue(selector), endpoint);
+            await using var app = Build(node!, nodeAddresses, only, manifests, cluster, watched, everyNamespace, parse.GetValue(selector), endpoint, marks);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
             return app.Services.GetRequiredService<BackgroundFaults>().Any ? ExitCodes.Faulted : ExitCodes.Success;
@@ -90,9 +94,16 @@ public static class NodeRoutesCommand
         return command;
     }
 
+    private static NodeRouteTable RouteTable(FlowMarks marks)
+    {
+        var runner = new ProcessRunner();
+        // Off still runs the pins, with none wanted: what an earlier run pinned is removed.
+        return new NodeRouteTable(runner, pins: new FlowPins(runner, marks));
+    }
+
     private static WebApplication Build(
         string node, NodeAddresses nodeAddresses, IReadOnlyCollection<ServiceName> only, IReadOnlyList<string> manifests, ClusterConnection? cluster,
-        string watched, bool allNamespaces, string? selector, IPEndPoint listen)
+        string watched, bool allNamespaces, string? selector, IPEndPoint listen, FlowMarks marks)
     {
         var builder = WebHostSetup.Create(listen);
         var services = builder.Services;
@@ -105,7 +116,7 @@ public static class NodeRoutesCommand
                 LbPodsOnNode = node,
                 AllNamespaces = allNamespaces,
             }, provider.GetRequiredService<ILoggerFactory>()));
-        services.AddSingleton(provider => new NodeRoutesLoop(provider.GetRequiredService<IClusterSource>(), new NodeRouteTable(new ProcessRunner()), node, nodeAddresses,
+        services.AddSingleton(provider => new NodeRoutesLoop(provider.GetRequiredService<IClusterSource>(), RouteTable(marks), node, nodeAddresses,
             only.Count > 0 ? only : null, provider.GetRequiredService<NodeRoutesStatus>(), provider.GetRequiredService<ILogger<NodeRoutesLoop>>(), provider.GetRequiredService<TimeProvider>()));
         services.AddWatched<NodeRoutesLoop>("the node-routes loop");
 

@@ -36,8 +36,7 @@ public static class NodeRoutePlanner
         ClusterSnapshot snapshot, string nodeName, NodeAddresses node, IReadOnlyCollection<ServiceName>? only = null, IReadOnlySet<string>? draining = null)
     {
         var errors = new List<ObjectError>();
-        var lbPods = snapshot.Pods
-            .Where(p => p.Spec?.NodeName == nodeName && p.Metadata?.Labels.ValueOf(KubernetesSource.LbPodLabelKey) == KubernetesSource.LbPodLabelValue)
+        var lbPods = OnNode(snapshot, nodeName)
             .SelectMany(p => p.Addresses().Select(a => IpText.TryParseAddress(a, out var address)
                 ? (Address: address, Rank: Rank(p), Draining: p.IsReady() && p.IsTerminating() && draining?.Contains(PodKey(p)) == true)
                 : default))
@@ -69,6 +68,17 @@ public static class NodeRoutePlanner
         }
         return (routes, errors);
     }
+
+    /// <summary>
+    /// The addresses of every LB pod on the node, whatever its state: each keeps the connections it carries (see
+    /// <c>FlowPins</c>) until it is gone, also after it has left the routes.
+    /// </summary>
+    public static IReadOnlyList<IPAddress> LbPodAddresses(ClusterSnapshot snapshot, string nodeName) =>
+        OnNode(snapshot, nodeName).SelectMany(p => p.Addresses()).Select(a => IpText.TryParseAddress(a, out var address) ? address : null)
+            .OfType<IPAddress>().Distinct().Order(AddressOrder.Instance).ToList();
+
+    private static IEnumerable<k8s.Models.V1Pod> OnNode(ClusterSnapshot snapshot, string nodeName) =>
+        snapshot.Pods.Where(p => p.Spec?.NodeName == nodeName && p.Metadata?.Labels.ValueOf(KubernetesSource.LbPodLabelKey) == KubernetesSource.LbPodLabelValue);
 
     /// <summary>How <paramref name="pod"/> is named in the draining set: "namespace/name".</summary>
     public static string PodKey(k8s.Models.V1Pod pod) => $"{pod.Metadata?.NamespaceProperty}/{pod.Metadata?.Name}";

@@ -19,8 +19,10 @@ public sealed class NodeRoutesStatus
 /// <summary>
 /// `node-routes` as a hosted service: level-based like the controller's loop. Every change of the Services or of
 /// this node's LB pods (and a resync every 30 s, for routes removed behind its back) leads to one pass from a whole
-/// snapshot: plan, then make the node's table match; failures are retried with backoff. A terminating LB pod drains
-/// for <see cref="DrainTime"/> from when this loop first saw it terminating, and one more pass runs when that ends.
+/// snapshot: plan, then make the node's table match; failures are retried with backoff. Where connections are pinned
+/// to their LB pod (<see cref="NodeRouteTable.PinsConnections"/>), a terminating LB pod with a ready sibling leaves the
+/// route at once and keeps the connections it has; without pins it drains for <see cref="DrainTime"/> from when this
+/// loop first saw it terminating, and one more pass runs when that ends.
 /// </summary>
 public sealed partial class NodeRoutesLoop(
     IClusterSource source, NodeRouteTable table, string nodeName, NodeAddresses node, IReadOnlyCollection<ServiceName>? only,
@@ -40,6 +42,7 @@ public sealed partial class NodeRoutesLoop(
     private readonly Dictionary<string, DateTimeOffset> _terminatingSince = [];
     private readonly OncePerChange _errors = new();
     private IReadOnlyList<NodeRoute> _last = [];
+    private int _lastPinned;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -51,16 +54,17 @@ public sealed partial class NodeRoutesLoop(
         {
             source.Changes.Reset();
             var snapshot = source.Snapshot();
-            var (draining, drainEnds) = Draining(snapshot);
+            var (draining, drainEnds) = table.PinsConnections ? (new HashSet<string>(), null) : Draining(snapshot);
             var (routes, errors) = NodeRoutePlanner.Plan(snapshot, nodeName, node, only, draining);
             foreach (var error in _errors.New(errors.Select(e => e.ToString()))) Log.AddressRejected(logger, error);
-            var failures = await table.ApplyAsync(routes, stoppingToken).ConfigureAwait(false);
+            var failures = await table.ApplyAsync(routes, NodeRoutePlanner.LbPodAddresses(snapshot, nodeName), stoppingToken).ConfigureAwait(false);
             (status.Routes, status.LastPass, status.Failures) = (routes.Count, time.GetUtcNow(), failures);
             foreach (var failure in failures) Log.RouteFailed(logger, failure);
             if (failures.Count == 0)
             {
                 retry.Reset();
-                if (!routes.SequenceEqual(_last)) Log.Applied(logger, routes.Count, nodeName, table.Kind ?? "");
+                if (!routes.SequenceEqual(_last) || table.Pinned != _lastPinned) Log.Applied(logger, routes.Count, nodeName, table.Kind ?? "", table.Pinned);
+                _lastPinned = table.Pinned;
                 _last = routes;
             }
 
@@ -94,8 +98,8 @@ public sealed partial class NodeRoutesLoop(
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = LogEvents.NodeRoutesApplied, Level = LogLevel.Information, Message = "{Routes} Service routes on node {Node} match the LB pods there, through {Kind}")]
-        public static partial void Applied(ILogger logger, int routes, string node, string kind);
+        [LoggerMessage(EventId = LogEvents.NodeRoutesApplied, Level = LogLevel.Information, Message = "{Routes} Service routes on node {Node} match the LB pods there, through {Kind}; connections pinned to {Pinned} LB pods")]
+        public static partial void Applied(ILogger logger, int routes, string node, string kind, int pinned);
 
         [LoggerMessage(EventId = LogEvents.NodeRouteFailed, Level = LogLevel.Error, Message = "Node route not set; retrying with backoff: {Failure}")]
         public static partial void RouteFailed(ILogger logger, string failure);

@@ -271,8 +271,9 @@ public sealed class ClusterLab : IAsyncDisposable
     /// Deletes an LB pod as the API server and its kubelet do: the Pod object gets its deletionTimestamp at once; the
     /// kubelet runs the termination (preStop, SIGTERM, the rest of the grace) while still probing readiness; once the
     /// containers have exited the Pod object goes, and the CNI plugin removes the pod's network. Returns what the
-    /// termination looked like, each counted from the deletion: "draining: MS" (its next hop at the least weight in the
-    /// node's route), "next hop gone: MS", "withdrawn: MS" (the pod's exabgp.conf without the VIP); then
+    /// termination looked like, each counted from the deletion: "next hop gone: MS", "pinned when its next hop went:
+    /// yes|no" (whether node-routes still kept the pod's connections on it), "withdrawn: MS" (the pod's exabgp.conf
+    /// without the VIP); then
     /// "keepalived then: serving|gone", "stopped: MS", and each container's final state and exit code.
     /// </summary>
     public async Task<string> DeleteLbPodAsync(LbPod pod)
@@ -287,23 +288,22 @@ public sealed class ClusterLab : IAsyncDisposable
             withdrawn() { ! grep -q 'route {{Vip}}/32 ' {{Volume(pod)}}/exabgp.conf; }
             keepalived_runs() { for p in $(ip netns pids {{pod.Name}}); do [ "$(cat /proc/$p/comm 2>/dev/null)" = keepalived ] && return 0; done; return 1; }
             next_hop_gone() { ! ip -n {{pod.Node.Name}} route show {{Vip}} | grep -q 'via {{pod.Ip}} '; }
-            draining() { ip -n {{pod.Node.Name}} route show {{Vip}} | grep -q 'via {{pod.Ip}} dev [a-z0-9]* weight 1 '; }
+            pinned() { ip netns exec {{pod.Node.Name}} nft list table inet portable_lb_node 2>/dev/null | grep -q 'rt ip nexthop {{pod.Ip}} '; }
             start="$(now_ms)"
             echo "deleted at: $start"
             ( {{PodmanPod.Delete(LbSpec, pod.Placement)}} ) >/tmp/stop-{{pod.Name}}.log 2>&1 &
             stopper=$!
             # All three watched at once (each at most once a round), for up to about a minute.
-            drain=""; gone=""; withdrew=""
+            gone=""; kept=""; withdrew=""
             for _ in $(seq 600); do
               t=$(( $(now_ms) - start ))
-              [ -z "$drain" ] && draining && drain=$t
-              [ -z "$gone" ] && next_hop_gone && gone=$t
+              [ -z "$gone" ] && next_hop_gone && { gone=$t; if pinned; then kept=yes; else kept=no; fi; }
               [ -z "$withdrew" ] && withdrawn && withdrew=$t
               [ -n "$gone" ] && [ -n "$withdrew" ] && break
               sleep 0.05
             done
-            echo "draining: ${drain:-never}"
             echo "next hop gone: ${gone:-timeout}"
+            echo "pinned when its next hop went: ${kept:-unknown}"
             echo "withdrawn: ${withdrew:-timeout}"
             echo "keepalived then: $(keepalived_runs && echo serving || echo gone)"
             wait "$stopper"

@@ -50,10 +50,29 @@ public sealed class NodeRoutesCommandTests
         Directory.Delete(_root, recursive: true);
     }
 
+    private async Task<int> OurRules() =>
+        System.Text.Json.JsonDocument.Parse(await Ip("-n", _ns, "-j", "rule", "show")).RootElement.EnumerateArray()
+            .Count(r => r.TryGetProperty("protocol", out var p) && p.GetString() == "201");
+
     private async Task<string> OurRoutes() => await Ip("-n", _ns, "route", "show", "table", "main", "proto", "201");
 
-    [Test]
-    public async Task The_node_routes_each_served_address_to_its_ready_LB_pods_and_follows_them()
+    [TestCase("0x0f0f0000", "--flow-mark-mask: 0x0f0f0000 is not one run of contiguous bits")]
+    [TestCase("marks", "--flow-mark-mask: \"marks\" is not a 32-bit mask")]
+    public async Task A_flow_mark_mask_that_is_not_one_run_of_bits_is_refused(string mask, string error)
+    {
+        var result = await new ProcessRunner().RunAsync(Program[0], [.. Program[1..], "node-routes", "--node-name", "node-1", "--objects", _root, "--flow-mark-mask", mask],
+            null, TimeSpan.FromSeconds(30), CancellationToken.None);
+        Assert.That(result.ExitCode, Is.EqualTo(2), result.StandardError);
+        Assert.That(result.StandardError, Does.Contain(error));
+    }
+
+    private static string[] Program => ControllerProcess.PublishedBinary is { } binary
+        ? [binary]
+        : [Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", Path.Combine(AppContext.BaseDirectory, "portable-lb.dll")];
+
+    [TestCase(true, TestName = "node-routes routes each served address to its ready LB pods, follows them, and pins their connections")]
+    [TestCase(false, TestName = "node-routes without pins routes each served address to its ready LB pods and drains a deleted one")]
+    public async Task The_node_routes_each_served_address_to_its_ready_LB_pods_and_follows_them(bool pins)
     {
         // A route an earlier run left behind, and one that is not ours at all.
         await Ip("-n", _ns, "route", "add", "198.51.100.99", "via", "10.244.1.9", "proto", "201");
@@ -64,8 +83,7 @@ public sealed class NodeRoutesCommandTests
 
         var output = new List<string>();
         var start = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
-        IEnumerable<string> program = ControllerProcess.PublishedBinary is { } binary ? [binary] : [Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", Path.Combine(AppContext.BaseDirectory, "portable-lb.dll")];
-        foreach (var argument in new[] { "netns", "exec", _ns }.Concat(program).Concat(["node-routes", "--node-name", "node-1", "--objects", objects, "--listen", "127.0.0.1:0"]))
+        foreach (var argument in new[] { "netns", "exec", _ns }.Concat(Program).Concat(["node-routes", "--node-name", "node-1", "--objects", objects, "--listen", "127.0.0.1:0", "--flow-mark-mask", pins ? "0x0f000000" : "0"]))
         {
             start.ArgumentList.Add(argument);
         }
@@ -87,13 +105,32 @@ public sealed class NodeRoutesCommandTests
             Assert.That(routes, Does.StartWith("198.51.100.10 ").And.Contain("nexthop via 10.244.1.5 dev cni0").And.Not.Contain("10.244.1.7"));
             Assert.That(routes, Does.Not.Contain("198.51.100.99"), "the earlier run's route is removed");
             Assert.That(await Ip("-n", _ns, "route", "show", "198.51.100.77"), Does.Contain("proto static"), "a route that is not ours stays");
+            if (pins)
+            {
+                // Every LB pod on the node is pinned, the one that is not ready too: it may have been, and hold connections.
+                await Eventually.True(async () => await OurRules() == 3, "a pin (rule of ours) per LB pod", Log);
+                Assert.That(await Ip("netns", "exec", _ns, "nft", "list", "table", "inet", "portable_lb_node"),
+                    Does.Contain("rt ip nexthop 10.244.1.5").And.Contain("rt ip nexthop 10.244.1.6").And.Contain("rt ip nexthop 10.244.1.7"));
+            }
 
-            // lb-a is deleted (a rolling update): it drains beside lb-b with the least weight, then leaves.
+            // lb-a is deleted (a rolling update). With pins it leaves the route at once and keeps its connections;
+            // without, it drains beside lb-b with the least weight, then leaves.
             await File.WriteAllTextAsync(Path.Combine(objects, "pods.yaml"), Pod("lb-a", "10.244.1.5", true, terminating: true) + Pod("lb-b", "10.244.1.6", true));
             var clock = Stopwatch.StartNew();
-            await Eventually.True(async () => (await OurRoutes()).Contains("nexthop via 10.244.1.5 dev cni0 weight 1 ", StringComparison.Ordinal), "lb-a draining", Log);
-            await Eventually.True(async () => !(await OurRoutes()).Contains("10.244.1.5", StringComparison.Ordinal), "lb-a's drain to end", Log);
-            Assert.That(clock.Elapsed, Is.GreaterThan(TimeSpan.FromSeconds(5)), "it drained for its drain time");
+            if (!pins) await Eventually.True(async () => (await OurRoutes()).Contains("nexthop via 10.244.1.5 dev cni0 weight 1 ", StringComparison.Ordinal), "lb-a draining", Log);
+            await Eventually.True(async () => !(await OurRoutes()).Contains("10.244.1.5", StringComparison.Ordinal), "lb-a to leave the route", Log);
+            if (pins)
+            {
+                Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(5)), "no drain: pinned connections keep lb-a without it");
+                Assert.That(await OurRules(), Is.EqualTo(2), "lb-a, out of the route but still on the node, keeps its pin; lb-c, gone, does not");
+            }
+            else
+            {
+                Assert.That(clock.Elapsed, Is.GreaterThan(TimeSpan.FromSeconds(5)), "it drained for its drain time");
+                Assert.That(await OurRules(), Is.Zero, "no pins");
+                Assert.That((await new ProcessRunner().RunAsync("ip", ["netns", "exec", _ns, "nft", "list", "table", "inet", "portable_lb_node"], null, TimeSpan.FromSeconds(10), CancellationToken.None)).ExitCode,
+                    Is.Not.Zero, "no table");
+            }
             await File.WriteAllTextAsync(Path.Combine(objects, "pods.yaml"), Pod("lb-a", "10.244.1.5", true) + Pod("lb-b", "10.244.1.6", true));
             await Eventually.True(async () => (await OurRoutes()).Contains("10.244.1.5", StringComparison.Ordinal), "lb-a back", Log);
 

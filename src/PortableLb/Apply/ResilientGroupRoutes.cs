@@ -10,7 +10,7 @@ namespace PortableLb.Apply;
 /// LB pods' nexthop objects, and a change of the pods replaces the group's members, never the route. The kernel then
 /// moves only hash buckets that carried no packet for <see cref="IdleSeconds"/> to a joining pod, so a connection in
 /// flight stays on the LB pod that holds its IPVS state; after <see cref="UnbalancedSeconds"/> out of balance it
-/// moves the rest. A draining pod (<see cref="NodeRoute.Draining"/>) gets the least weight, so its idle buckets move
+/// moves the rest. A draining pod (<see cref="NodeRoute.Draining"/>, only where connections are not pinned) gets the least weight, so its idle buckets move
 /// to the others and the busy ones stay until idle; a pod that leaves takes its remaining buckets with it at once.
 /// Each pod is in the group twice, through two nexthop objects of its own (<see cref="ObjectsPerPod"/>): the kernel
 /// hashes, and so marks a bucket busy, only when a group has more than one member, so a lone pod's buckets would all

@@ -7,8 +7,8 @@ public readonly record struct DrainEnd(TimeSpan Elapsed, bool Quiet);
 
 /// <summary>
 /// How long keepalived keeps serving after this pod withdrew its routes. At least the grace, while routers
-/// converge; then for as long as packets still arrive, because a router or the node's route (node-routes drains a
-/// terminating pod's flows for a few seconds, on its own clock) still sends them here, and stopping would drop them.
+/// converge; then for as long as packets still arrive, because a router or the node (node-routes keeps a
+/// terminating pod's connections pinned to it) still sends them here, and stopping would drop them.
 /// It ends once <see cref="Quiet"/> passes without a packet, or at the limit, which keeps the whole termination
 /// inside the pod's grace period. Without a packet count (no IPVS) the grace alone decides.
 /// </summary>

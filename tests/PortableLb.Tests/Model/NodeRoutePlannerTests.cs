@@ -75,6 +75,14 @@ public sealed class NodeRoutePlannerTests
     }
 
     [Test]
+    public void Every_LB_pod_on_the_node_is_pinned_whatever_its_state_and_no_other_pod()
+    {
+        var snapshot = FromYaml(Pod("lb-b", "node-1", "10.244.1.6", ready: false) + Pod("lb-a", "node-1", "10.244.1.5", ip6: "fd00::5", terminating: true)
+            + Pod("lb-c", "node-2", "10.244.2.5") + Pod("nginx", "node-1", "10.244.1.8", app: "nginx"));
+        Assert.That(NodeRoutePlanner.LbPodAddresses(snapshot, "node-1").Select(a => a.ToString()), Is.EqualTo(new[] { "10.244.1.5", "10.244.1.6", "fd00::5" }));
+    }
+
+    [Test]
     public void Each_family_goes_to_the_pods_addresses_of_that_family()
     {
         var routes = Plan(Service("web", annotation: "198.51.100.10,2001:db8::10") + Pod("lb-a", "node-1", "10.244.1.5", ip6: "fd00:1::5"));

@@ -7,6 +7,13 @@ set -euo pipefail
 
 in_ns() { local ns="$1"; shift; if [ -n "$ns" ]; then ip netns exec "$ns" "$@"; else "$@"; fi; }
 
+# Whether COMMAND's output (stdout and stderr) has a line matching PATTERN (grep's basic regex). The output is taken
+# whole before it is searched: under pipefail, `COMMAND | grep -q` fails whenever grep's early exit kills a COMMAND
+# still writing (SIGPIPE), and nft, gobgp and podman write line by line, so a match could read as none.
+#
+#   prints PATTERN COMMAND [ARG...]
+prints() { local pattern="$1" output; shift; output="$("$@" 2>&1)" || true; grep -q -- "$pattern" <<<"$output"; }
+
 # A network namespace with one veth on BRIDGE (in BRIDGE_NETNS, or this namespace) and a default route via GATEWAY:
 # how a CNI plugin wires a pod.
 pod_netns() {
@@ -94,8 +101,8 @@ wait_ms() {
 }
 
 # Whether gobgpd (API on API) has PREFIX in its table.
-has_route() { gobgp -u "$1" global rib -a ipv4 "$2" 2>/dev/null | grep -q "^ *\*>* *$2"; }
-lacks_route() { gobgp -u "$1" global rib -a ipv4 "$2" 2>&1 | grep -q "Network not in table"; }
+has_route() { prints "^ *\*>* *$2" gobgp -u "$1" global rib -a ipv4 "$2"; }
+lacks_route() { prints "Network not in table" gobgp -u "$1" global rib -a ipv4 "$2"; }
 
 # After something that should withdraw ROUTE (A.B.C.D/N) and make the pod unready: polls the config file exabgp
 # reads, the peer gobgpd (API on API) and READYZ together, for at most SECONDS, and prints when each first showed it

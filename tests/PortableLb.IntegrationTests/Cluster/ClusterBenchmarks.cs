@@ -115,7 +115,7 @@ public sealed class ClusterBenchmarks
             var clock = Stopwatch.StartNew();
             lab.SetEndpoints("web", present ? web.Select(w => w.Ip) : [web[0].Ip]);
             var (exitCode, output) = await lab.RunAsync($$"""
-                shows() { for p in {{pods}}; do if ip netns exec $p ipvsadm -Ln -t {{ClusterLab.Vip}}:80 | grep -q ' {{web[1].Ip}}:80 '; then [ {{(present ? "1" : "0")}} = 1 ] || return 1; else [ {{(present ? "1" : "0")}} = 0 ] || return 1; fi; done; }
+                shows() { for p in {{pods}}; do if prints ' {{web[1].Ip}}:80 ' ip netns exec $p ipvsadm -Ln -t {{ClusterLab.Vip}}:80; then [ {{(present ? "1" : "0")}} = 1 ] || return 1; else [ {{(present ? "1" : "0")}} = 0 ] || return 1; fi; done; }
                 wait_ms 240 shows
                 """, TimeSpan.FromMinutes(5));
             if (exitCode != 0) Assert.Fail($"event {i + 1} ({(present ? "adding" : "removing")} {web[1].Ip}) not in both IPVS tables within 240 s: {output}\n{await lab.DiagnosticsAsync()}");

@@ -287,8 +287,8 @@ public sealed class ClusterLab : IAsyncDisposable
         var report = await MustAsync($$"""
             withdrawn() { ! grep -q 'route {{Vip}}/32 ' {{Volume(pod)}}/exabgp.conf; }
             keepalived_runs() { for p in $(ip netns pids {{pod.Name}}); do [ "$(cat /proc/$p/comm 2>/dev/null)" = keepalived ] && return 0; done; return 1; }
-            next_hop_gone() { ! ip -n {{pod.Node.Name}} route show {{Vip}} | grep -q 'via {{pod.Ip}} '; }
-            pinned() { ip netns exec {{pod.Node.Name}} nft list table inet portable_lb_node 2>/dev/null | grep -q 'rt ip nexthop {{pod.Ip}} '; }
+            next_hop_gone() { ! prints 'via {{pod.Ip}} ' ip -n {{pod.Node.Name}} route show {{Vip}}; }
+            pinned() { prints 'rt ip nexthop {{pod.Ip}} ' ip netns exec {{pod.Node.Name}} nft list table inet portable_lb_node; }
             start="$(now_ms)"
             echo "deleted at: $start"
             ( {{PodmanPod.Delete(LbSpec, pod.Placement)}} ) >/tmp/stop-{{pod.Name}}.log 2>&1 &

@@ -47,7 +47,7 @@ public sealed class ClusterTests
 
     /// <summary>Whether the kernel's IPVS table in the pod has the web pod as a real server of the VIP (`kubectl exec … ipvsadm -Ln -t VIP:80`).</summary>
     private async Task<bool> InIpvsAsync(LbPod pod, string webPod) =>
-        (await _lab.RunAsync($"podman exec {pod.Ipvs} ipvsadm -Ln -t {ClusterLab.Vip}:80 | grep -q '{webPod}:80'")).ExitCode == 0;
+        (await _lab.RunAsync($"prints '{webPod}:80' podman exec {pod.Ipvs} ipvsadm -Ln -t {ClusterLab.Vip}:80")).ExitCode == 0;
 
     /// <summary>`count` requests from the client, each on a new connection: the answers, "FAILED" for none.</summary>
     private async Task<string[]> RequestsAsync(string url, int count, string client = "client", int timeoutSeconds = 3) =>

@@ -27,7 +27,7 @@ public static class RunCommand
         var exabgpPid = factory.Single("--exabgp-pidfile", "exabgp's pid file on the shared volume.", "/run/portable-lb/exabgp.pid");
         var exabgpLog = factory.Single("--exabgp-log", "exabgp's log file on the shared volume.");
         var grace = factory.Single("--withdraw-grace", "On SIGTERM, seconds keepalived keeps serving after the routes are withdrawn, at least.", "5");
-        var drainLimit = factory.Single("--drain-limit", "On SIGTERM, seconds after the withdrawal by which keepalived stops even if packets still arrive.", "20");
+        var drainLimit = factory.Single("--drain-limit", "Seconds after SIGTERM by which keepalived stops, even if packets still arrive or --withdraw-grace has not run out (keep it inside terminationGracePeriodSeconds).", "20");
         var listen = factory.Single("--listen", "HOST:PORT for /healthz, /readyz and /metrics (empty HOST: all addresses, IPv4 and IPv6).", ":9101");
         var debounce = factory.Single("--debounce", "Milliseconds to let a burst of changes settle before reconciling.", "30");
         var podName = factory.Single("--pod-name", "This pod's name: its identity in the election of the one pod that writes Service status (default: the host name, which is the pod's).");

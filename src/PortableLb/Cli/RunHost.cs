@@ -102,7 +102,7 @@ public static partial class RunHost
         services.AddSingleton(provider => new ControllerService(provider.GetRequiredService<IClusterSource>(), provider.GetRequiredService<ReconcileLoop>(),
             provider.GetRequiredService<Reconciler>(),
             new ShutdownDrain(() => IpvsTraffic.IncomingPackets(), options.WithdrawGrace, options.DrainLimit, provider.GetRequiredService<TimeProvider>()),
-            provider.GetRequiredService<ILogger<ControllerService>>()));
+            provider.GetRequiredService<TimeProvider>(), provider.GetRequiredService<ILogger<ControllerService>>()));
         services.AddWatched<ControllerService>("the controller");
         services.AddSingleton(provider => new Readiness(provider.GetRequiredService<IClusterSource>(), provider.GetRequiredService<ReconcileStatus>(),
             provider.GetRequiredService<ServingMonitor>(), provider.GetRequiredService<BackgroundFaults>(), options.KeepalivedPidFile, options.ExabgpPidFile));

@@ -9,7 +9,7 @@ namespace PortableLb.Reconcile;
 /// announcement and keeps keepalived serving while traffic drains (<see cref="ShutdownDrain"/>), so routers and
 /// nodes move traffic first.
 /// </summary>
-public sealed partial class ControllerService(IClusterSource source, ReconcileLoop loop, Reconciler reconciler, ShutdownDrain drain, ILogger<ControllerService> logger)
+public sealed partial class ControllerService(IClusterSource source, ReconcileLoop loop, Reconciler reconciler, ShutdownDrain drain, TimeProvider time, ILogger<ControllerService> logger)
     : BackgroundService
 {
     /// <summary>
@@ -43,14 +43,17 @@ public sealed partial class ControllerService(IClusterSource source, ReconcileLo
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
+        // The host calls this on SIGTERM; the kubelet's SIGKILL comes the rest of the grace period after it.
+        var terminated = time.GetTimestamp();
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
         Log.Withdrawing(logger);
         if (await reconciler.WithdrawAsync(cancellationToken).ConfigureAwait(false))
         {
-            Log.Waiting(logger, drain.Grace.TotalSeconds, ShutdownDrain.Quiet.TotalSeconds, drain.Limit.TotalSeconds);
-            var end = await drain.WaitAsync(cancellationToken).ConfigureAwait(false);
+            var spent = time.GetElapsedTime(terminated);
+            Log.Waiting(logger, drain.Grace.TotalSeconds, ShutdownDrain.Quiet.TotalSeconds, drain.Limit.TotalSeconds, spent.TotalSeconds);
+            var end = await drain.WaitAsync(spent, cancellationToken).ConfigureAwait(false);
             if (end.Quiet) Log.Drained(logger, end.Elapsed.TotalSeconds);
-            else Log.DrainCutShort(logger, end.Elapsed.TotalSeconds);
+            else Log.DrainCutShort(logger, drain.Limit.TotalSeconds, end.Elapsed.TotalSeconds);
         }
         Log.Stopped(logger);
     }
@@ -61,15 +64,15 @@ public sealed partial class ControllerService(IClusterSource source, ReconcileLo
         public static partial void Withdrawing(ILogger logger);
 
         [LoggerMessage(EventId = LogEvents.WithdrawnWaiting, Level = LogLevel.Information,
-            Message = "Announcements withdrawn; keepalived keeps serving for {Grace} s while routers converge, then until no packet has arrived for {Quiet} s (at most {Limit} s)")]
-        public static partial void Waiting(ILogger logger, double grace, double quiet, double limit);
+            Message = "Announcements withdrawn {Spent:0.0} s after SIGTERM; keepalived keeps serving for {Grace} s while routers converge, then until no packet has arrived for {Quiet} s (at most until {Limit} s after SIGTERM)")]
+        public static partial void Waiting(ILogger logger, double grace, double quiet, double limit, double spent);
 
         [LoggerMessage(EventId = LogEvents.Drained, Level = LogLevel.Information, Message = "Traffic drained {Seconds:0.0} s after the withdrawal")]
         public static partial void Drained(ILogger logger, double seconds);
 
         [LoggerMessage(EventId = LogEvents.Drained, Level = LogLevel.Warning,
-            Message = "Packets still arrived {Seconds:0.0} s after the withdrawal; stopping at the drain limit (connections still arriving here break)")]
-        public static partial void DrainCutShort(ILogger logger, double seconds);
+            Message = "Stopping keepalived at the drain limit, {Limit} s after SIGTERM and {Seconds:0.0} s after the withdrawal, while packets still arrived or the grace still ran (connections still arriving here break)")]
+        public static partial void DrainCutShort(ILogger logger, double limit, double seconds);
 
         [LoggerMessage(EventId = LogEvents.Stopped, Level = LogLevel.Information, Message = "Stopped")]
         public static partial void Stopped(ILogger logger);

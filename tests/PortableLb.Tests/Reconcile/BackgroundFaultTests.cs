@@ -49,7 +49,7 @@ public sealed class BackgroundFaultTests
             var reconciler = new Reconciler(TemplateSet.Embedded(), new SkippedValidation("keepalived"), new SkippedValidation("exabgp"), NoDaemons.Instance, new ConfigFiles(folder));
             var loop = new ReconcileLoop(source, new TuningChoice().CreateProvider(), reconciler, NodeAddresses.None, null, ReconcileLoopOptions.Default,
                 new ReconcileStatus(), NullLogger<ReconcileLoop>.Instance);
-            var controller = new ControllerService(source, loop, reconciler, new ShutdownDrain(() => null, TimeSpan.Zero, TimeSpan.Zero, TimeProvider.System), NullLogger<ControllerService>.Instance);
+            var controller = new ControllerService(source, loop, reconciler, new ShutdownDrain(() => null, TimeSpan.Zero, TimeSpan.Zero, TimeProvider.System), TimeProvider.System, NullLogger<ControllerService>.Instance);
             var faults = new BackgroundFaults(NullLogger<BackgroundFaults>.Instance);
             var stopRequested = new TaskCompletionSource();
             faults.Faulted += () => stopRequested.TrySetResult();

@@ -11,14 +11,17 @@ public sealed class ShutdownDrainTests
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan Step = TimeSpan.FromMilliseconds(50);
 
-    /// <summary>Runs the drain with a packet count that grows by one per look while <paramref name="arriving"/> holds at that virtual time.</summary>
-    private static async Task<DrainEnd> DrainAsync(Func<TimeSpan, bool> arriving, bool ipvs = true)
+    /// <summary>
+    /// Runs the drain with a packet count that grows by one per look while <paramref name="arriving"/> holds at that
+    /// virtual time, after a withdrawal that took <paramref name="withdrawal"/> from SIGTERM.
+    /// </summary>
+    private static async Task<DrainEnd> DrainAsync(Func<TimeSpan, bool> arriving, bool ipvs = true, TimeSpan withdrawal = default)
     {
         var time = new CountingTime();
         var start = time.GetUtcNow();
         long packets = 0;
         var drain = new ShutdownDrain(() => ipvs ? (arriving(time.GetUtcNow() - start) ? ++packets : packets) : null, Grace, Limit, time);
-        var wait = drain.WaitAsync(CancellationToken.None);
+        var wait = drain.WaitAsync(withdrawal, CancellationToken.None);
         await time.RunUntilAsync(wait, Step, Limit + TimeSpan.FromSeconds(5));
         return await wait;
     }
@@ -54,6 +57,24 @@ public sealed class ShutdownDrainTests
         var end = await DrainAsync(_ => true);
         Assert.That(end.Quiet, Is.False);
         Assert.That(end.Elapsed, Is.EqualTo(Limit));
+    }
+
+    [Test]
+    public async Task A_withdrawal_that_took_long_shortens_the_drain_so_keepalived_still_stops_by_the_limit_after_SIGTERM()
+    {
+        // The kubelet counts its grace period from SIGTERM: a slow exabgp reload must not push the stop past it.
+        var withdrawal = TimeSpan.FromSeconds(8);
+        var end = await DrainAsync(_ => true, withdrawal: withdrawal);
+        Assert.That(end, Is.EqualTo(new DrainEnd(Limit - withdrawal, Quiet: false)));
+    }
+
+    [Test]
+    public async Task The_limit_after_SIGTERM_wins_over_the_grace_after_the_withdrawal()
+    {
+        var withdrawal = Limit - TimeSpan.FromSeconds(2);
+        var end = await DrainAsync(_ => false, withdrawal: withdrawal);
+        Assert.That(end, Is.EqualTo(new DrainEnd(TimeSpan.FromSeconds(2), Quiet: false)), "the grace (5 s) would have ended later than the limit");
+        Assert.That(await DrainAsync(_ => false, withdrawal: Limit + TimeSpan.FromSeconds(1)), Is.EqualTo(new DrainEnd(TimeSpan.Zero, Quiet: false)), "the limit had passed already");
     }
 
     [Test]

@@ -290,7 +290,7 @@ public sealed class ClusterLab : IAsyncDisposable
             next_hop_gone() { ! prints 'via {{pod.Ip}} ' ip -n {{pod.Node.Name}} route show {{Vip}}; }
             pinned() { prints 'rt ip nexthop {{pod.Ip}} ' ip netns exec {{pod.Node.Name}} nft list table inet portable_lb_node; }
             start="$(now_ms)"
-            echo "deleted at: $start"
+            echo "deleted at: $start ($(date -u +%T.%3N) UTC, the clock of the pods' logs)"
             ( {{PodmanPod.Delete(LbSpec, pod.Placement)}} ) >/tmp/stop-{{pod.Name}}.log 2>&1 &
             stopper=$!
             # All three watched at once (each at most once a round), for up to about a minute.
@@ -310,6 +310,7 @@ public sealed class ClusterLab : IAsyncDisposable
             echo "stopped: $(( $(now_ms) - start ))"
             podman inspect --format '{{ExitFormat}}' {{containers}}
             echo "its controller's shutdown:"; podman logs {{pod.Ipvs}} 2>&1 | grep -E 'ReconcileLoop|ControllerService' | tail -n 5 | cut -c1-300 | sed 's/^/  /'
+            echo "its node's node-routes:"; podman logs node-routes-{{pod.Node.Name}}-node-routes 2>&1 | grep -E 'NodeRoutesLoop' | tail -n 4 | cut -c1-300 | sed 's/^/  /'
             """, TimeSpan.FromMinutes(2));
         await MustAsync($"rm -f {ReadyFolder}/{pod.Name}.ready; ip netns del {pod.Name}");
         lock (_reported)
